@@ -1,0 +1,44 @@
+/*
+ * ngx_http_mim.h - declarations shared by the mim-gateway nginx modules.
+ *
+ * The glue only: configuration structures and helpers.  Protocol and
+ * crypto work lives in the pure C cores (trust/, dsp/, policies/).
+ */
+#ifndef NGX_HTTP_MIM_H_INCLUDED_
+#define NGX_HTTP_MIM_H_INCLUDED_
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "mim_key.h"
+#include "mim_jws.h"
+
+
+typedef struct {
+    ngx_str_t              signing_key_file;
+    ngx_str_t              signing_cert_file;
+    ngx_str_t              signing_alg;
+
+    /* loaded at configuration time, shared by servers that inherit it */
+    mim_key_t             *signing_key;
+    size_t                 header_reserve;  /* JWS header bytes, sans URL */
+    ngx_str_t              jwks;            /* the served JWK Set */
+} ngx_http_mim_srv_conf_t;
+
+
+typedef struct {
+    ngx_flag_t             jwks;
+} ngx_http_mim_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_mim_module;
+extern ngx_module_t  ngx_http_mim_sign_filter_module;
+
+
+/* send a small JSON body with status; body is a NUL-free JSON text */
+ngx_int_t ngx_http_mim_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body);
+
+
+#endif /* NGX_HTTP_MIM_H_INCLUDED_ */
