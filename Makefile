@@ -19,6 +19,7 @@ SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
 TOOL_SRCS  := $(wildcard tools/*.c)
+TOOL_HDRS  := $(wildcard tools/*.h)
 GLUE_SRCS  := $(wildcard ngx_mim_module/*.c ngx_mim_module/*.h) \
               ngx_mim_module/config
 UNIT_SRCS  := $(wildcard t/unit/*.c)
@@ -31,7 +32,7 @@ TOOL_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRCS))
 UNIT_OBJS  := $(patsubst %.c,$(BUILD)/asan/%.o,$(UNIT_SRCS))
 
 .PHONY: all deps demo test unit fuzz fuzz-smoke integration bench certs \
-        clean distclean module lint
+        clean distclean module mim lint
 
 all: $(BUILD)/ngx_mim_module.so $(BUILD)/mim
 
@@ -40,7 +41,7 @@ $(BUILD)/config.mk: configure
 
 # ---- pure C cores, one static library (PIC: the module links it too) ----
 
-$(BUILD)/obj/%.o: %.c $(CORE_HDRS) $(BUILD)/config.mk
+$(BUILD)/obj/%.o: %.c $(CORE_HDRS) $(TOOL_HDRS) $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_CORE) $(CURL_CFLAGS) -c $< -o $@
 
@@ -79,6 +80,8 @@ $(BUILD)/ngx_mim_module.so: $(BUILD)/nginx/Makefile $(GLUE_SRCS) \
 	cp $(BUILD)/nginx/objs/ngx_http_mim_module.so $@.tmp && mv -f $@.tmp $@
 
 module: $(BUILD)/ngx_mim_module.so
+
+mim: $(BUILD)/mim
 
 # ---- dependencies, dev certificates, demo ----
 

@@ -166,13 +166,18 @@ ngx_http_mim_sign_header_filter(ngx_http_request_t *r)
                                       NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
+    /*
+     * No body follows.  HEAD is decided here, not by r->header_only, which
+     * the last header filter sets: what gzip would emit for a HEAD is
+     * never sent, so it must not be signed.
+     */
+
     if (r->header_only
+        || r->method == NGX_HTTP_HEAD
         || r->headers_out.status == NGX_HTTP_NO_CONTENT
         || r->headers_out.status == NGX_HTTP_NOT_MODIFIED
         || r->headers_out.status < NGX_HTTP_OK)
     {
-        /* no body follows: the payload is the empty string */
-
         if (ngx_http_mim_sign_finish(r, ctx, &r->headers_out.headers)
             != NGX_OK)
         {
@@ -183,13 +188,11 @@ ngx_http_mim_sign_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    /* a range would cut the body the signature covers */
+    /*
+     * nginx's own range filter would cut the body after we signed it;
+     * a 206 from upstream is signed as sent, status 206 bound.
+     */
     r->allow_ranges = 0;
-
-    if (r->headers_out.accept_ranges != NULL) {
-        r->headers_out.accept_ranges->hash = 0;
-        r->headers_out.accept_ranges = NULL;
-    }
 
     /* file buffers are read into memory by the copy filter for us */
     r->filter_need_in_memory = 1;
@@ -436,8 +439,12 @@ ngx_http_mim_sign_start_stream(ngx_http_request_t *r,
 
     ctx->state = NGX_HTTP_MIM_SIGN_STREAM;
 
-    /* makes the chunked filter use chunks and send our trailers */
+    /*
+     * Makes the chunked filter use chunks and send our trailers; the
+     * HTTP/2 filter sends trailers only for bodies of unknown length.
+     */
     r->expect_trailers = 1;
+    ngx_http_clear_content_length(r);
 
     if (ngx_http_mim_sign_add_field(r, &r->headers_out.headers, "Trailer",
                                     (u_char *) "Content-Digest, "
