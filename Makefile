@@ -105,9 +105,14 @@ $(BUILD)/asan/%.o: %.c $(CORE_HDRS) $(BUILD)/config.mk
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(ASAN_OBJS)
 	$(CC) $(SAN) -o $@ $^ $(CORE_LIBS) $(CRITERION_LIBS)
 
+# Criterion runs each test in a child: a sanitizer report there does not
+# fail the test by itself, so the log is checked too.
 unit: $(BUILD)/unit-tests
 	cd $(TOP)/t/unit && ASAN_OPTIONS=detect_leaks=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit-tests --jobs 2
+	    UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit-tests --jobs 2 \
+	    2>&1 | tee $(BUILD)/unit.log; test $${PIPESTATUS[0]} -eq 0
+	@! grep -q 'LeakSanitizer\|AddressSanitizer\|runtime error' \
+	    $(BUILD)/unit.log || { echo "unit: sanitizer report above"; exit 1; }
 
 # libFuzzer targets: clang, ASan+UBSan, every core source
 $(BUILD)/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)

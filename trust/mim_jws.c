@@ -209,8 +209,8 @@ mim_jws_protected_header(char *dst, size_t cap, size_t *len,
 
 /* ---- signatures ---- */
 
-static int
-md_ctx_init(EVP_MD_CTX *ctx, EVP_PKEY *pkey, mim_alg_t alg, int verify)
+int
+mim_md_ctx_init(EVP_MD_CTX *ctx, EVP_PKEY *pkey, mim_alg_t alg, int verify)
 {
     EVP_PKEY_CTX *pctx = NULL;
     const EVP_MD *md = mim_alg_md(alg);
@@ -386,7 +386,11 @@ mim_body_signer_new(mim_body_signer_t **signer, const mim_key_t *key,
     }
     if (s->alg != MIM_ALG_EDDSA) {
         s->sign = EVP_MD_CTX_new();
-        if (s->sign == NULL || !md_ctx_init(s->sign, s->pkey, s->alg, 0)) {
+        if (s->sign == NULL
+            || !(key->sign_template != NULL
+                 ? EVP_MD_CTX_copy_ex(s->sign, key->sign_template) == 1
+                 : mim_md_ctx_init(s->sign, s->pkey, s->alg, 0)))
+        {
             mim_body_signer_free(s);
             ERR_clear_error();
             return mim_result_err(MIM_ERR_CRYPTO, "cannot start signing");
@@ -465,7 +469,7 @@ signer_signature(mim_body_signer_t *s, uint8_t *sig, size_t *sig_len)
     if (s->alg == MIM_ALG_EDDSA) {
         ctx = EVP_MD_CTX_new();
         *sig_len = SIG_MAX;
-        ok = ctx != NULL && md_ctx_init(ctx, s->pkey, s->alg, 0)
+        ok = ctx != NULL && mim_md_ctx_init(ctx, s->pkey, s->alg, 0)
              && EVP_DigestSign(ctx, sig, sig_len,
                                (const uint8_t *) s->input, s->input_len) == 1;
         EVP_MD_CTX_free(ctx);
@@ -1117,7 +1121,7 @@ verify_signature(EVP_PKEY *pkey, mim_alg_t alg, const char *hdr_b64,
         return mim_result_err(MIM_ERR_CRYPTO, "cannot encode the signature");
     }
     ctx = EVP_MD_CTX_new();
-    if (ctx == NULL || !md_ctx_init(ctx, pkey, alg, 1)) {
+    if (ctx == NULL || !mim_md_ctx_init(ctx, pkey, alg, 1)) {
         EVP_MD_CTX_free(ctx);
         OPENSSL_free(der);
         ERR_clear_error();

@@ -582,6 +582,18 @@ mim_key_from_pem(mim_key_t *key, const char *pem, size_t len,
     if (!mim_ok(r)) {
         EVP_PKEY_free(pkey);
         memset(key, 0, sizeof(*key));
+        return r;
+    }
+    if (is_private && key->alg != MIM_ALG_EDDSA) {
+        key->sign_template = EVP_MD_CTX_new();
+        if (key->sign_template == NULL
+            || !mim_md_ctx_init(key->sign_template, key->pkey, key->alg, 0))
+        {
+            ERR_clear_error();
+            mim_key_free(key);
+            return mim_result_err(MIM_ERR_CRYPTO,
+                                  "cannot prepare the key for signing");
+        }
     }
     return r;
 }
@@ -1223,6 +1235,7 @@ mim_key_free(mim_key_t *key)
         return;
     }
     EVP_PKEY_free(key->pkey);
+    EVP_MD_CTX_free(key->sign_template);
     free_strings(key->x5c, key->x5c_n);
     free(key->jwk_kid);
     memset(key, 0, sizeof(*key));

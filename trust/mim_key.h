@@ -51,6 +51,10 @@ typedef struct {
                                            the thumbprint (others' JWKS),
                                            else NULL; mim_keyset_find()
                                            matches either */
+    EVP_MD_CTX *sign_template;          /* private keys: a signing context
+                                           initialised once, copied per
+                                           signature (init costs more than
+                                           a copy in OpenSSL 3) */
 } mim_key_t;
 
 /*

@@ -31,6 +31,10 @@ const EVP_MD *mim_alg_md(mim_alg_t alg);
 mim_result_t mim_key_set_pkey(mim_key_t *key, EVP_PKEY *pkey,
     const char *alg_name, int pin_rsa);
 
+/* DigestSign/VerifyInit for a JWS algorithm, with RSA padding set */
+int mim_md_ctx_init(EVP_MD_CTX *ctx, EVP_PKEY *pkey, mim_alg_t alg,
+    int verify);
+
 /* decode one x5c entry (standard base64 DER) into a certificate */
 mim_result_t mim_x5c_decode(const char *b64, size_t len, X509 **cert);
 
