@@ -34,6 +34,7 @@ python3-requests          integration tests
 python3-jwcrypto          independent JOSE checks in the tests
 python3-jsonschema        DSP message validation
 python3-cryptography      independent crypto checks in the tests
+python3-h2                an independent HTTP/2 client for trailer tests
 curl                      demo and benchmark checks
 openssl                   dev PKI (certs/make-dev-pki.sh)
 ca-certificates           TLS trust store for apt and curl
