@@ -18,6 +18,8 @@
 #   BENCH_ROUNDS       plain+signed pairs (default 3)
 #   BENCH_THREADS      wrk threads (default 2)
 #   BENCH_CONNECTIONS  wrk connections (default 32)
+#   BENCH_WORKERS      worker_processes of each proxy (default 1; "auto"
+#                      shares both CPUs among proxy, broker and wrk)
 #   BENCH_KEY          signing key (default certs/dev/sign-es256.key)
 #   BENCH_ENFORCE=1    exit 1 when the median ratio is below the goal
 
@@ -33,6 +35,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 KEY=${BENCH_KEY:-$REPO/certs/dev/sign-es256.key}
+WORKERS=${BENCH_WORKERS:-1}
 GOAL=0.75
 
 die() {
@@ -47,6 +50,8 @@ for number in "$DURATION" "$ROUNDS" "$THREADS" "$CONNECTIONS"; do
         || die "BENCH_SECONDS, _ROUNDS, _THREADS, _CONNECTIONS:" \
                "positive integers, not '$number'"
 done
+[[ $WORKERS =~ ^([1-9][0-9]*|auto)$ ]] \
+    || die "BENCH_WORKERS: a positive integer or auto, not '$WORKERS'"
 command -v wrk >/dev/null 2>&1 || die "wrk not found: run tools/install-deps.sh"
 command -v curl >/dev/null 2>&1 || die "curl not found: run tools/install-deps.sh"
 [ -x "$NGINX" ] || die "$NGINX not found: run tools/install-deps.sh"
@@ -123,6 +128,7 @@ render() {
         -e "s|@PORT@|$3|g" \
         -e "s|@BROKER_PORT@|$BROKER_PORT|g" \
         -e "s|@USER_LINE@|$(sed_escape "$USER_LINE")|g" \
+        -e "s|@WORKERS@|$(sed_escape "$WORKERS")|g" \
         -e "s|@LOAD_MODULE@|$(sed_escape "$4")|g" \
         -e "s|@SIGNING@|$(sed_escape "$5")|g" \
         "$REPO/bench/$2" > "$dir/nginx.conf"
@@ -240,7 +246,7 @@ best() {
 }
 
 echo "bench: nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'), $(nproc) CPUs," \
-     "1 worker per instance; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s," \
+     "proxy workers: $WORKERS; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s," \
      "$ROUNDS rounds"
 echo "bench: body $(wc -c < "$REPO/bench/entity-1k.json") bytes," \
      "key ${KEY#"$REPO"/}"
