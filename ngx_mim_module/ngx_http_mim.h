@@ -36,6 +36,14 @@ extern ngx_module_t  ngx_http_mim_module;
 extern ngx_module_t  ngx_http_mim_sign_filter_module;
 
 
+/*
+ * The Content-Digest of the response, once the signing filter has signed
+ * it (for the audit log): NGX_OK, or NGX_DECLINED when not signed (yet).
+ * Also the variable $mim_content_digest.
+ */
+ngx_int_t ngx_http_mim_sign_digest(ngx_http_request_t *r, ngx_str_t *digest);
+
+
 /* send a small JSON body with status; body is a NUL-free JSON text */
 ngx_int_t ngx_http_mim_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);

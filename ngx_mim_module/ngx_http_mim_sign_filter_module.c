@@ -40,6 +40,7 @@ typedef struct {
     mim_body_signer_t    *signer;
     ngx_buf_t            *held;
     size_t                max_body;
+    ngx_str_t             digest;      /* Content-Digest, once signed */
 } ngx_http_mim_sign_ctx_t;
 
 
@@ -68,6 +69,9 @@ static void ngx_http_mim_sign_cleanup(void *data);
 static void *ngx_http_mim_sign_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_mim_sign_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_mim_sign_digest_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_mim_sign_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_mim_sign_init(ngx_conf_t *cf);
 
 
@@ -91,8 +95,17 @@ static ngx_command_t  ngx_http_mim_sign_commands[] = {
 };
 
 
+static ngx_http_variable_t  ngx_http_mim_sign_vars[] = {
+
+    { ngx_string("mim_content_digest"), NULL,
+      ngx_http_mim_sign_digest_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
 static ngx_http_module_t  ngx_http_mim_sign_filter_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_mim_sign_add_variables,       /* preconfiguration */
     ngx_http_mim_sign_init,                /* postconfiguration */
 
     NULL,                                  /* create main configuration */
@@ -394,9 +407,11 @@ ngx_http_mim_sign_finish(ngx_http_request_t *r, ngx_http_mim_sign_ctx_t *ctx,
     }
 
     ctx->state = NGX_HTTP_MIM_SIGN_DONE;
+    ctx->digest.data = digest;
+    ctx->digest.len = ngx_strlen(digest);
 
     if (ngx_http_mim_sign_add_field(r, fields, "Content-Digest", digest,
-                                    ngx_strlen(digest))
+                                    ctx->digest.len)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -787,6 +802,63 @@ ngx_http_mim_sign_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_mim_sign_digest(ngx_http_request_t *r, ngx_str_t *digest)
+{
+    ngx_http_mim_sign_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_mim_sign_filter_module);
+
+    if (ctx == NULL || ctx->digest.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    *digest = ctx->digest;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mim_sign_digest_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  digest;
+
+    if (ngx_http_mim_sign_digest(r, &digest) != NGX_OK) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = digest.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = digest.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mim_sign_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_mim_sign_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -21,6 +21,10 @@ static int mim_cmd_help(int argc, char **argv);
 static const mim_command_t  mim_commands[] = {
     { "verify-response", mim_cmd_verify_response,
       "verify a signed response (Content-Digest and detached JWS)" },
+    { "policy", mim_cmd_policy,
+      "evaluate or check an ODRL policy (mim policy eval|check)" },
+    { "audit", mim_cmd_audit,
+      "verify or search signed audit logs (mim audit verify|show)" },
     { "version", mim_cmd_version, "print the version" },
     { "help", mim_cmd_help, "this list, or `mim help COMMAND`" },
     { NULL, NULL, NULL }

@@ -23,6 +23,8 @@
 typedef int (*mim_command_pt)(int argc, char **argv);
 
 int mim_cmd_verify_response(int argc, char **argv);
+int mim_cmd_policy(int argc, char **argv);
+int mim_cmd_audit(int argc, char **argv);
 
 /*
  * Read a whole file (at most max bytes; more is MIM_ERR_LIMIT) into a
