@@ -1,0 +1,130 @@
+/*
+ * mim_policy.h - ODRL 2.2 policy engine (pure C, no nginx).
+ *
+ * A policy (Set, Offer or Agreement, as DSP 2025-1 or W3C ODRL JSON-LD)
+ * is compiled once into an immutable, compact form; a decision for one
+ * request is then made without touching the heap: the caller gives the
+ * request context and a buffer for the explanation.
+ *
+ * Semantics (docs/policies.md): closed world; a request is permitted iff
+ * at least one permission applies (action equal to or transitively
+ * includedIn the rule's action, target and assignee match) and all its
+ * constraints hold and its duties can be discharged, and no applicable
+ * prohibition holds, as resolved by the policy's conflict strategy.
+ */
+#ifndef MIM_POLICY_H
+#define MIM_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mim_result.h"
+
+typedef struct mim_policy_s  mim_policy_t;
+
+/*
+ * Compile a policy from JSON-LD text.  On error the message names the
+ * offending member by its JSON path ("permission[0].constraint[1].operator:
+ * unknown operator \"foo\"") or, for JSON syntax errors, the line and
+ * column.  The policy owns all its memory; free with mim_policy_free().
+ */
+mim_result_t mim_policy_parse(mim_policy_t **policy, const char *json,
+    size_t len);
+
+/* as above, from a file; the message starts with nothing: callers prefix
+   the path */
+mim_result_t mim_policy_load(mim_policy_t **policy, const char *path);
+
+void mim_policy_free(mim_policy_t *policy);
+
+/* "Set", "Offer" or "Agreement" */
+const char *mim_policy_type(const mim_policy_t *policy);
+
+/* the policy's uid (@id / uid), or NULL */
+const char *mim_policy_uid(const mim_policy_t *policy);
+
+/* counts, for messages and tests */
+size_t mim_policy_rule_count(const mim_policy_t *policy);
+size_t mim_policy_constraint_count(const mim_policy_t *policy);
+
+
+/* A string value with its length; NULL data = absent. */
+typedef struct {
+    const char  *data;
+    size_t       len;
+} mim_str_t;
+
+/* A credential claim given to the engine: name and one or more values. */
+typedef struct {
+    mim_str_t          name;        /* e.g. "role" */
+    const mim_str_t   *values;
+    size_t             n;
+} mim_claim_t;
+
+/*
+ * The request, in ODRL terms.  Every member but action is optional:
+ * a member that is absent (NULL data, n == 0, has_* == 0) makes every
+ * constraint on it fail, with the reason.
+ */
+typedef struct {
+    mim_str_t           action;       /* "read", "odrl:read", or full IRI */
+    mim_str_t           target;       /* IRI */
+    mim_str_t           assignee;     /* party id or DID */
+
+    int                 has_date_time;
+    int64_t             date_time;    /* seconds since the epoch (UTC) */
+
+    int                 has_elapsed;
+    int64_t             elapsed;      /* seconds since the agreement */
+
+    int                 has_count;
+    int64_t             count;        /* uses so far, this one included */
+
+    const mim_str_t    *purpose;      /* declared purposes (IRIs) */
+    size_t              purpose_n;
+
+    mim_str_t           recipient;
+    mim_str_t           virtual_location;  /* client address "10.1.2.3" */
+    const mim_str_t    *spatial;      /* IRIs the gateway maps to */
+    size_t              spatial_n;
+    mim_str_t           delivery_channel;
+    mim_str_t           event;
+
+    const mim_claim_t  *claims;       /* left operands urn:mim:claim:NAME */
+    size_t              claims_n;
+} mim_policy_request_t;
+
+
+typedef enum {
+    MIM_POLICY_DENY = 0,
+    MIM_POLICY_PERMIT = 1
+} mim_policy_effect_t;
+
+typedef struct {
+    mim_policy_effect_t  effect;
+    const char          *rule;       /* uid of the deciding rule (points
+                                        into the policy), or NULL */
+    size_t               reasons_len;
+    int                  truncated;  /* reasons did not all fit */
+} mim_policy_decision_t;
+
+/*
+ * Decide one request.  The reasons are written to buf (cap bytes) as a
+ * JSON array of strings, always valid JSON and NUL-terminated, even when
+ * truncated (cap >= 64 required).  No heap allocation; reentrant; the
+ * policy is only read.  Returns an error only for bad arguments; a policy
+ * that cannot decide (unknown operand, operator, datatype) denies.
+ */
+mim_result_t mim_policy_eval(const mim_policy_t *policy,
+    const mim_policy_request_t *request, mim_policy_decision_t *decision,
+    char *buf, size_t cap);
+
+
+/* xsd:dateTime / xsd:date text -> seconds since the epoch (UTC); 0 / -1 */
+int mim_policy_parse_datetime(const char *s, size_t len, int64_t *out);
+
+/* xsd:duration text ("PT2H", "P3D") -> seconds; 0 / -1 (see the docs for
+   years and months) */
+int mim_policy_parse_duration(const char *s, size_t len, int64_t *out);
+
+#endif /* MIM_POLICY_H */
