@@ -147,10 +147,18 @@ test: deps
 	@$(MAKE) -s fuzz-smoke
 	@$(MAKE) -s integration
 
+# micro-benchmarks of the cores: bench/NAME.c -> build/bench/NAME
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmimcore.a $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_CORE) -o $@ $< $(BUILD)/libmimcore.a $(CORE_LIBS)
+
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+# every bench/*.sh, each printing its figures and ratios
 bench: deps
-	@$(MAKE) -s all
+	@$(MAKE) -s all $(BENCH_BINS)
 	@certs/make-dev-pki.sh certs/dev >/dev/null
-	@bench/run.sh
+	@for s in bench/*.sh; do echo "== $$s"; $$s || exit 1; done
 
 lint:
 	clang-format --dry-run --Werror $(CORE_SRCS) $(TOOL_SRCS) || true

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh - how much throughput does response signing cost?
+# bench/sign.sh - how much throughput does response signing cost?
 #
 # Starts three nginx instances on free loopback ports, each with one worker
 # (see bench/README.md for why):
