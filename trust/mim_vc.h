@@ -41,8 +41,8 @@ mim_result_t mim_trusted_issuers_load(mim_trusted_issuers_t **list,
     const char *path);
 void mim_trusted_issuers_free(mim_trusted_issuers_t *list);
 
-/* DID documents for did:web, from DIR/<host>[/<path>]/did.json files or
-   DIR/*.json (docs/identity.md says which) */
+/* DID documents for did:web, from DIR/<host>[/<path>]/did.json files
+   (docs/identity.md has the layout) */
 typedef struct mim_did_web_s  mim_did_web_t;
 
 mim_result_t mim_did_web_load_dir(mim_did_web_t **web, const char *dir);
