@@ -106,6 +106,12 @@ typedef struct {
                                         into the policy), or NULL */
     size_t               reasons_len;
     int                  truncated;  /* reasons did not all fit */
+    const char          *label;      /* added: the deciding rule's place,
+                                        "permission[0]", "prohibition[2]"
+                                        (points into the policy), or NULL;
+                                        stable for a given policy text, for
+                                        rules without a uid (DSP rules
+                                        rarely have one) */
 } mim_policy_decision_t;
 
 /*
@@ -119,6 +125,27 @@ mim_result_t mim_policy_eval(const mim_policy_t *policy,
     const mim_policy_request_t *request, mim_policy_decision_t *decision,
     char *buf, size_t cap);
 
+
+/*
+ * Added with the engine: what the glue and `mim policy check` may want to
+ * know about a compiled policy.
+ */
+
+/* the policy-level target (assignee) when there is exactly one, or NULL:
+   an agreement's dataset, its consumer */
+const char *mim_policy_target(const mim_policy_t *policy);
+const char *mim_policy_assignee(const mim_policy_t *policy);
+
+/* the agreement's timestamp (DSP 2025-1 "timestamp"), seconds since the
+   epoch: 0, or -1 when the policy has none.  elapsedTime counts from it. */
+int mim_policy_timestamp(const mim_policy_t *policy, int64_t *out);
+
+/* warnings of the compiler: constraints that can never hold (unknown
+   left operand, operator or datatype, a value of the wrong type), each
+   "permission[0].constraint[1]: unknown operator \"foo\": ...", and
+   profiles the engine does not implement.  Worth logging at load time. */
+size_t mim_policy_warning_count(const mim_policy_t *policy);
+const char *mim_policy_warning(const mim_policy_t *policy, size_t i);
 
 /* xsd:dateTime / xsd:date text -> seconds since the epoch (UTC); 0 / -1 */
 int mim_policy_parse_datetime(const char *s, size_t len, int64_t *out);
