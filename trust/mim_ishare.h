@@ -32,6 +32,9 @@
 
 #define MIM_ISHARE_ASSERTION_LIFETIME  30
 
+/* bytes of a token request body; more is invalid_request */
+#define MIM_TOKEN_REQUEST_MAX  (32 * 1024)
+
 /* the members of a token request (application/x-www-form-urlencoded),
    percent-decoded, malloc()ed; NULL when absent */
 typedef struct {
@@ -73,6 +76,13 @@ typedef struct {
  * client_id, subject, issuer (= party), auth_method "ishare", jti and
  * expires = exp.  Every failure is MIM_ERR_* with a precise message; the
  * OAuth error for all of them is invalid_client.
+ *
+ * The leaf must not be a CA certificate and its keyUsage, when present,
+ * must allow signatures.  Certificates are checked at cfg->now (a CRL
+ * check when the store has X509_V_FLAG_CRL_CHECK).  The decoded form of
+ * x5c certificates is kept in a small process-wide cache keyed by their
+ * exact text (decoding costs ~150 us in OpenSSL 3.0); the chain itself is
+ * validated every time.  Thread-safe.
  */
 mim_result_t mim_ishare_verify_assertion(const mim_ishare_config_t *cfg,
     const char *client_id, const char *assertion, size_t len,
@@ -81,6 +91,11 @@ mim_result_t mim_ishare_verify_assertion(const mim_ishare_config_t *cfg,
 /*
  * The party id bound to a certificate: its subject serialNumber or
  * organizationIdentifier (as configured), into a malloc()ed string.
+ * Exactly one such attribute, printable ASCII without spaces.
+ * serialNumber is the party id as it is ("EU.EORI.NL000000001").  An
+ * organizationIdentifier that is a did:ishare is taken as it is; one of
+ * the ETSI EN 319 412-1 form "NTRNL-12345678" (type, country, '-', id)
+ * maps to "did:ishare:EU.NL.NTRNL-12345678"; any other is refused.
  */
 mim_result_t mim_ishare_party_of_cert(X509 *cert, mim_party_source_t from,
     char **party);

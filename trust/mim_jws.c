@@ -237,9 +237,8 @@ mim_md_ctx_init(EVP_MD_CTX *ctx, EVP_PKEY *pkey, mim_alg_t alg, int verify)
     return 1;
 }
 
-/* DER ECDSA-Sig-Value -> JOSE r || s, 32 bytes each */
-static int
-ecdsa_der_to_raw(const uint8_t *der, size_t len, uint8_t raw[64])
+int
+mim_ecdsa_der_to_raw(const uint8_t *der, size_t len, uint8_t raw[64])
 {
     const unsigned char *p = der;
     const BIGNUM *r, *s;
@@ -256,9 +255,8 @@ ecdsa_der_to_raw(const uint8_t *der, size_t len, uint8_t raw[64])
     return ok;
 }
 
-/* JOSE r || s -> DER; *der is OPENSSL_malloc()ed */
-static int
-ecdsa_raw_to_der(const uint8_t raw[64], uint8_t **der, size_t *len)
+int
+mim_ecdsa_raw_to_der(const uint8_t raw[64], uint8_t **der, size_t *len)
 {
     ECDSA_SIG *sig = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
@@ -483,7 +481,7 @@ signer_signature(mim_body_signer_t *s, uint8_t *sig, size_t *sig_len)
     }
     if (s->alg == MIM_ALG_ES256) {
         *sig_len = 64;
-        return ecdsa_der_to_raw(der, der_len, sig);
+        return mim_ecdsa_der_to_raw(der, der_len, sig);
     }
     memcpy(sig, der, der_len);
     *sig_len = der_len;
@@ -1116,7 +1114,7 @@ verify_signature(EVP_PKEY *pkey, mim_alg_t alg, const char *hdr_b64,
                               "%s signature of %zu bytes (64 expected)",
                               mim_alg_name(alg), sig_len);
     }
-    if (alg == MIM_ALG_ES256 && !ecdsa_raw_to_der(sig, &der, &der_len)) {
+    if (alg == MIM_ALG_ES256 && !mim_ecdsa_raw_to_der(sig, &der, &der_len)) {
         ERR_clear_error();
         return mim_result_err(MIM_ERR_CRYPTO, "cannot encode the signature");
     }

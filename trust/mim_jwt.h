@@ -53,13 +53,16 @@ typedef uint32_t  mim_alg_set_t;
 
 #define mim_alg_bit(alg)  ((mim_alg_set_t) 1 << (alg))
 
-/* "RS256 RS384 ES256" (spaces or commas) -> set; -1 on unknown names */
+/* "RS256 RS384 ES256" (spaces or commas) -> set; -1 on unknown names and
+   on a list that names none (0 must not come to mean "the default") */
 int mim_alg_set_parse(const char *names, mim_alg_set_t *set);
 
 /*
  * Verify jwt's signature with key: alg must be in allowed and fit the key.
- * MIM_ERR_UNSUPPORTED for an alg outside allowed, MIM_ERR_MISMATCH for an
- * alg that does not fit the key, MIM_ERR_SIGNATURE for a bad signature.
+ * MIM_ERR_UNSUPPORTED for an alg outside allowed (an empty set allows
+ * nothing), MIM_ERR_MISMATCH for an alg that does not fit the key,
+ * MIM_ERR_SIGNATURE for a bad signature (ES256 and EdDSA: exactly 64
+ * bytes; RSA: exactly the modulus length).
  */
 mim_result_t mim_jwt_verify(const mim_jwt_t *jwt, const mim_key_t *key,
     mim_alg_set_t allowed);

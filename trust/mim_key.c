@@ -543,6 +543,29 @@ pem_public_key(const char *pem, size_t len)
     return pkey;
 }
 
+/*
+ * A verification context prepared once for a pinned key: a copy costs far
+ * less than an init in OpenSSL 3 (see sign_template).  Best effort: without
+ * it each verification makes its own context.
+ */
+static void
+prepare_verify(mim_key_t *key)
+{
+    if (!key->alg_pinned || key->alg == MIM_ALG_EDDSA
+        || key->verify_template != NULL)
+    {
+        return;
+    }
+    key->verify_template = EVP_MD_CTX_new();
+    if (key->verify_template != NULL
+        && !mim_md_ctx_init(key->verify_template, key->pkey, key->alg, 1))
+    {
+        EVP_MD_CTX_free(key->verify_template);
+        key->verify_template = NULL;
+    }
+    ERR_clear_error();
+}
+
 mim_result_t
 mim_key_from_pem(mim_key_t *key, const char *pem, size_t len,
     const char *alg_name, int is_private)
@@ -595,6 +618,7 @@ mim_key_from_pem(mim_key_t *key, const char *pem, size_t len,
                                   "cannot prepare the key for signing");
         }
     }
+    prepare_verify(key);
     return r;
 }
 
@@ -1203,6 +1227,8 @@ mim_key_from_jwk(mim_key_t *key, const json_t *jwk)
     }
     if (!mim_ok(r)) {
         mim_key_free(key);
+    } else {
+        prepare_verify(key);
     }
     return r;
 }
@@ -1236,6 +1262,7 @@ mim_key_free(mim_key_t *key)
     }
     EVP_PKEY_free(key->pkey);
     EVP_MD_CTX_free(key->sign_template);
+    EVP_MD_CTX_free(key->verify_template);
     free_strings(key->x5c, key->x5c_n);
     free(key->jwk_kid);
     memset(key, 0, sizeof(*key));
@@ -1330,17 +1357,17 @@ mim_keyset_free(mim_keyset_t *set)
 /* ---- certificates ---- */
 
 mim_result_t
-mim_x5c_verify(const char *const *x5c, size_t n, X509_STORE *store,
-    long now, EVP_PKEY **leaf_key)
+mim_x509_chain_verify(X509 *const *certs, size_t n, X509_STORE *store,
+    long now, X509 **leaf_out)
 {
     STACK_OF(X509) *chain = NULL;
     X509_STORE_CTX *ctx = NULL;
-    X509 *cert, *leaf;
+    X509 *leaf;
     mim_result_t r;
     size_t i;
     uint32_t usage;
 
-    *leaf_key = NULL;
+    *leaf_out = NULL;
     if (n == 0) {
         return mim_result_err(MIM_ERR_INVALID, "empty x5c");
     }
@@ -1351,23 +1378,17 @@ mim_x5c_verify(const char *const *x5c, size_t n, X509_STORE *store,
     if (store == NULL) {
         return mim_result_err(MIM_ERR_KEY, "no trust anchors configured");
     }
-    chain = sk_X509_new_null();
+    chain = sk_X509_new_reserve(NULL, (int) n);
     if (chain == NULL) {
         return mim_result_err(MIM_ERR_NOMEM, "out of memory");
     }
     for (i = 0; i < n; i++) {
-        r = mim_x5c_decode(x5c[i], strlen(x5c[i]), &cert);
-        if (!mim_ok(r)) {
-            r = mim_result_err(r.code, "x5c[%zu]: %s", i, r.msg);
-            goto done;
-        }
-        if (!sk_X509_push(chain, cert)) {
-            X509_free(cert);
-            r = mim_result_err(MIM_ERR_NOMEM, "out of memory");
-            goto done;
+        if (sk_X509_push(chain, certs[i]) <= 0) {
+            sk_X509_free(chain);
+            return mim_result_err(MIM_ERR_NOMEM, "out of memory");
         }
     }
-    leaf = sk_X509_value(chain, 0);
+    leaf = certs[0];
     ctx = X509_STORE_CTX_new();
     /* the whole x5c is offered as untrusted intermediates */
     if (ctx == NULL || !X509_STORE_CTX_init(ctx, store, leaf, chain)) {
@@ -1393,15 +1414,71 @@ mim_x5c_verify(const char *const *x5c, size_t n, X509_STORE *store,
                            "signatures");
         goto done;
     }
-    *leaf_key = X509_get_pubkey(leaf);
-    r = *leaf_key ? mim_result_ok()
-                  : mim_result_err(MIM_ERR_KEY, "leaf certificate has no key");
+    if (!X509_up_ref(leaf)) {
+        r = mim_result_err(MIM_ERR_CRYPTO, "cannot keep the leaf certificate");
+        goto done;
+    }
+    *leaf_out = leaf;
+    r = mim_result_ok();
 
 done:
     ERR_clear_error();
     X509_STORE_CTX_free(ctx);
-    sk_X509_pop_free(chain, X509_free);
+    sk_X509_free(chain);            /* the certificates are the caller's */
     return r;
+}
+
+mim_result_t
+mim_x5c_verify_leaf(const char *const *x5c, size_t n, X509_STORE *store,
+    long now, X509 **leaf_out)
+{
+    X509 *certs[MIM_X5C_MAX];
+    mim_result_t r = mim_result_ok();
+    size_t i, decoded = 0;
+
+    *leaf_out = NULL;
+    if (n == 0) {
+        return mim_result_err(MIM_ERR_INVALID, "empty x5c");
+    }
+    if (n > MIM_X5C_MAX) {
+        return mim_result_err(MIM_ERR_LIMIT, "more than %d certificates in x5c",
+                              MIM_X5C_MAX);
+    }
+    for (i = 0; i < n && mim_ok(r); i++) {
+        r = mim_x5c_decode(x5c[i], strlen(x5c[i]), &certs[i]);
+        if (!mim_ok(r)) {
+            r = mim_result_err(r.code, "x5c[%zu]: %s", i, r.msg);
+        } else {
+            decoded++;
+        }
+    }
+    if (mim_ok(r)) {
+        r = mim_x509_chain_verify(certs, n, store, now, leaf_out);
+    }
+    for (i = 0; i < decoded; i++) {
+        X509_free(certs[i]);
+    }
+    return r;
+}
+
+mim_result_t
+mim_x5c_verify(const char *const *x5c, size_t n, X509_STORE *store,
+    long now, EVP_PKEY **leaf_key)
+{
+    X509 *leaf;
+    mim_result_t r;
+
+    *leaf_key = NULL;
+    r = mim_x5c_verify_leaf(x5c, n, store, now, &leaf);
+    if (!mim_ok(r)) {
+        return r;
+    }
+    *leaf_key = X509_get_pubkey(leaf);
+    X509_free(leaf);
+    ERR_clear_error();
+    return *leaf_key ? mim_result_ok()
+                     : mim_result_err(MIM_ERR_KEY,
+                                      "leaf certificate has no key");
 }
 
 mim_result_t

@@ -55,6 +55,11 @@ typedef struct {
                                            initialised once, copied per
                                            signature (init costs more than
                                            a copy in OpenSSL 3) */
+    EVP_MD_CTX *verify_template;        /* pinned keys (not EdDSA) from
+                                           PEM or JWK: a verification
+                                           context for alg, copied per
+                                           token by mim_jwt_verify(); NULL:
+                                           one is made per token */
 } mim_key_t;
 
 /*

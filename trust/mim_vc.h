@@ -32,6 +32,9 @@
 #include "mim_key.h"
 #include "mim_result.h"
 
+/* most credentials one presentation may carry */
+#define MIM_VC_MAX_CREDENTIALS  16
+
 /* The trusted issuers list (docs/identity.md has the file format). */
 typedef struct mim_trusted_issuers_s  mim_trusted_issuers_t;
 
