@@ -1329,10 +1329,18 @@ mim_keyset_find(const mim_keyset_t *set, const char *kid)
     if (set == NULL || kid == NULL) {
         return NULL;
     }
+    /*
+     * A thumbprint names one key for sure; a JWK's own "kid" is only a
+     * label, which another key of the set may even use as its thumbprint.
+     * So thumbprints first, labels second.
+     */
     for (i = 0; i < set->n; i++) {
-        if (strcmp(set->keys[i].kid, kid) == 0
-            || (set->keys[i].jwk_kid && strcmp(set->keys[i].jwk_kid, kid) == 0))
-        {
+        if (strcmp(set->keys[i].kid, kid) == 0) {
+            return &set->keys[i];
+        }
+    }
+    for (i = 0; i < set->n; i++) {
+        if (set->keys[i].jwk_kid && strcmp(set->keys[i].jwk_kid, kid) == 0) {
             return &set->keys[i];
         }
     }
