@@ -44,6 +44,23 @@ extern ngx_module_t  ngx_http_mim_sign_filter_module;
 ngx_int_t ngx_http_mim_sign_digest(ngx_http_request_t *r, ngx_str_t *digest);
 
 
+/* a claim of the caller's credential (mim_auth) */
+typedef struct {
+    ngx_str_t              name;
+    ngx_str_t              value;       /* the values joined by "," */
+    ngx_str_t             *values;      /* each value */
+    ngx_uint_t             nvalues;
+} ngx_http_mim_auth_claim_t;
+
+
+/*
+ * The caller that mim_auth verified for r: its party id and its claims
+ * (ngx_http_mim_auth_claim_t); NGX_DECLINED when nobody was identified.
+ */
+ngx_int_t ngx_http_mim_auth_caller(ngx_http_request_t *r, ngx_str_t *party,
+    ngx_array_t **claims);
+
+
 /* send a small JSON body with status; body is a NUL-free JSON text */
 ngx_int_t ngx_http_mim_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);

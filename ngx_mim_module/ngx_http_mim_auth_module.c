@@ -90,10 +90,6 @@ typedef struct {
 } ngx_http_mim_auth_loc_conf_t;
 
 
-typedef struct {
-    ngx_str_t                      name;
-    ngx_str_t                      value;          /* values joined by "," */
-} ngx_http_mim_auth_claim_t;
 
 
 /* the caller, in the request's pool */
@@ -874,6 +870,25 @@ ngx_http_mim_auth_get_ctx(ngx_http_request_t *r)
 }
 
 
+ngx_int_t
+ngx_http_mim_auth_caller(ngx_http_request_t *r, ngx_str_t *party,
+    ngx_array_t **claims)
+{
+    ngx_http_mim_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_mim_auth_get_ctx(r);
+
+    if (ctx == NULL || ctx->party.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    *party = ctx->party;
+    *claims = &ctx->claims;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_mim_auth_ctx_cleanup(void *data)
 {
@@ -1074,19 +1089,26 @@ ngx_http_mim_identity_read(ngx_pool_t *pool, ngx_str_t *blob,
             goto corrupt;
         }
 
-        /* the values joined by commas: at most the rest of the blob */
+        /*
+         * each value apart (for the policies), and all joined by commas
+         * (for $mim_claim_<name>): each at most the rest of the blob
+         */
+        claim->values = ngx_palloc(pool, (n ? n : 1) * sizeof(ngx_str_t));
         claim->value.len = 0;
         claim->value.data = ngx_pnalloc(pool, rd.end - rd.pos + 1);
-        if (claim->value.data == NULL) {
+        if (claim->values == NULL || claim->value.data == NULL) {
             return NGX_ERROR;
         }
 
+        claim->nvalues = n;
         p = claim->value.data;
 
         for (j = 0; j < n; j++) {
             if (ngx_http_mim_get_str(&rd, &value) != NGX_OK) {
                 goto corrupt;
             }
+
+            claim->values[j] = value;
 
             if (j) {
                 *p++ = ',';

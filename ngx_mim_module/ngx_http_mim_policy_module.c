@@ -61,6 +61,8 @@ static ngx_str_t *ngx_http_mim_policy_action(ngx_http_request_t *r,
     ngx_http_mim_policy_loc_conf_t *plcf);
 static ngx_int_t ngx_http_mim_policy_purposes(ngx_http_request_t *r,
     ngx_http_mim_policy_loc_conf_t *plcf, mim_policy_request_t *req);
+static ngx_int_t ngx_http_mim_policy_caller(ngx_http_request_t *r,
+    ngx_http_mim_policy_loc_conf_t *plcf, mim_policy_request_t *req);
 static ngx_int_t ngx_http_mim_policy_deny(ngx_http_request_t *r,
     ngx_http_mim_policy_t *policy, ngx_http_mim_policy_ctx_t *ctx);
 static u_char *ngx_http_mim_policy_json_string(u_char *p, ngx_str_t *s);
@@ -329,7 +331,82 @@ ngx_http_mim_policy_request(ngx_http_request_t *r,
         req->spatial_n = plcf->spatial->nelts;
     }
 
-    return ngx_http_mim_policy_purposes(r, plcf, req);
+    if (ngx_http_mim_policy_purposes(r, plcf, req) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mim_policy_caller(r, plcf, req);
+}
+
+
+/*
+ * The caller mim_auth identified: the assignee (unless mim_policy_assignee
+ * says otherwise), its credential's claims (urn:mim:claim:NAME), and its
+ * "purpose" claim when no purpose header was sent.
+ */
+
+static ngx_int_t
+ngx_http_mim_policy_caller(ngx_http_request_t *r,
+    ngx_http_mim_policy_loc_conf_t *plcf, mim_policy_request_t *req)
+{
+    ngx_str_t                   party;
+    ngx_uint_t                  i, j;
+    mim_str_t                  *values;
+    mim_claim_t                *claims;
+    ngx_array_t                *list;
+    ngx_http_mim_auth_claim_t  *claim;
+
+    if (ngx_http_mim_auth_caller(r, &party, &list) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (plcf->assignee == NULL) {
+        req->assignee.data = (char *) party.data;
+        req->assignee.len = party.len;
+    }
+
+    if (list->nelts == 0) {
+        return NGX_OK;
+    }
+
+    claims = ngx_palloc(r->pool, list->nelts * sizeof(mim_claim_t));
+    if (claims == NULL) {
+        return NGX_ERROR;
+    }
+
+    claim = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        values = ngx_palloc(r->pool,
+                            (claim[i].nvalues + 1) * sizeof(mim_str_t));
+        if (values == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < claim[i].nvalues; j++) {
+            values[j].data = (char *) claim[i].values[j].data;
+            values[j].len = claim[i].values[j].len;
+        }
+
+        claims[i].name.data = (char *) claim[i].name.data;
+        claims[i].name.len = claim[i].name.len;
+        claims[i].values = values;
+        claims[i].n = claim[i].nvalues;
+
+        if (req->purpose_n == 0
+            && claim[i].name.len == sizeof("purpose") - 1
+            && ngx_strncmp(claim[i].name.data, "purpose",
+                           sizeof("purpose") - 1) == 0)
+        {
+            req->purpose = values;
+            req->purpose_n = claim[i].nvalues;
+        }
+    }
+
+    req->claims = claims;
+    req->claims_n = list->nelts;
+
+    return NGX_OK;
 }
 
 
