@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "mim_json.h"
 #include "mim_policy_int.h"
 
 /* ---- one reason line, built on the stack ---- */
@@ -55,18 +56,9 @@ mp_line_pstr(mp_line_t *l, const mim_policy_t *p, mp_str_t s)
 static void
 mp_line_int(mp_line_t *l, int64_t v)
 {
-    char      buf[24];
-    size_t    n = sizeof(buf);
-    uint64_t  u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+    char  buf[MIM_INT_DIGITS_MAX];
 
-    do {
-        buf[--n] = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0) {
-        buf[--n] = '-';
-    }
-    mp_line_mem(l, buf + n, sizeof(buf) - n);
+    mp_line_mem(l, buf, mim_format_int(buf, v));
 }
 
 static void
@@ -103,111 +95,11 @@ typedef struct {
     int      truncated;
 } mp_out_t;
 
-/* bytes of a valid UTF-8 sequence at s (n available), 0 if invalid */
-static size_t
-mp_utf8_len(const unsigned char *s, size_t n)
-{
-    size_t    len, i;
-    uint32_t  cp;
-
-    if (s[0] < 0x80) {
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    {
-        return 0;
-    }
-    return len;
-}
-
 /*
- * JSON text of one character (or UTF-8 sequence) at s: into esc, returns
- * its length and sets *used to the input bytes consumed.  Bytes that are
- * not valid UTF-8 (request values are untrusted) and NUL become U+FFFD.
+ * Request values are untrusted: bytes that are not valid UTF-8 and NUL
+ * become U+FFFD (see mim_json.h).
  */
-static size_t
-mp_json_char(const char *s, size_t n, char esc[8], size_t *used)
-{
-    static const char  hex[] = "0123456789abcdef";
-    unsigned char      c = (unsigned char) s[0];
-    size_t             len;
-
-    *used = 1;
-    switch (c) {
-    case '"':  memcpy(esc, "\\\"", 2); return 2;
-    case '\\': memcpy(esc, "\\\\", 2); return 2;
-    case '\n': memcpy(esc, "\\n", 2); return 2;
-    case '\r': memcpy(esc, "\\r", 2); return 2;
-    case '\t': memcpy(esc, "\\t", 2); return 2;
-    }
-    if (c == 0) {
-        /* valid JSON as \u0000, but C string consumers stop there */
-        memcpy(esc, "\xef\xbf\xbd", 3);
-        return 3;
-    }
-    if (c < 0x20 || c == 0x7f) {
-        memcpy(esc, "\\u00", 4);
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 0xf];
-        return 6;
-    }
-    len = mp_utf8_len((const unsigned char *) s, n);
-    if (len == 0) {
-        memcpy(esc, "\xef\xbf\xbd", 3);
-        return 3;
-    }
-    memcpy(esc, s, len);
-    *used = len;
-    return len;
-}
-
-/* printable ASCII that JSON takes as is: the bulk of every reason */
-static const uint8_t  mp_json_plain_table[256] = {
-    [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1
-};
-
-#define mp_json_plain(c)  (mp_json_plain_table[(unsigned char) (c)])
-
-/* escaped length of s */
-static size_t
-mp_json_len(const char *s, size_t n)
-{
-    char    esc[8];
-    size_t  total = 0, at = 0, used;
-
-    while (at < n) {
-        if (mp_json_plain(s[at])) {
-            total++;
-            at++;
-            continue;
-        }
-        total += mp_json_char(s + at, n - at, esc, &used);
-        at += used;
-    }
-    return total;
-}
+#define MP_JSON_ESC  MIM_JSON_ESC_REPLACE
 
 static void
 mp_out_init(mp_out_t *out, char *buf, size_t cap)
@@ -219,38 +111,6 @@ mp_out_init(mp_out_t *out, char *buf, size_t cap)
     out->n = 0;
     out->full = 0;
     out->truncated = 0;
-}
-
-/* write as much of s as fits in room bytes of escaped text */
-static void
-mp_out_escaped(mp_out_t *out, const char *s, size_t n, size_t room)
-{
-    char    esc[8];
-    size_t  at = 0, used, len, run;
-
-    while (at < n) {
-        /* a run of plain characters in one copy */
-        for (run = 0; at + run < n && run < room
-                      && mp_json_plain(s[at + run]); run++)
-        {
-            /* void */
-        }
-        if (run > 0) {
-            memcpy(out->buf + out->pos, s + at, run);
-            out->pos += run;
-            room -= run;
-            at += run;
-            continue;
-        }
-        len = mp_json_char(s + at, n - at, esc, &used);
-        if (len > room) {
-            break;
-        }
-        memcpy(out->buf + out->pos, esc, len);
-        out->pos += len;
-        room -= len;
-        at += used;
-    }
 }
 
 /*
@@ -268,7 +128,7 @@ mp_out_line(mp_out_t *out, const mp_line_t *l)
         out->truncated = 1;
         return;
     }
-    len = mp_json_len(l->s, l->len);
+    len = mim_json_escaped_len(l->s, l->len, MP_JSON_ESC);
     need = (out->n > 0) + 2 + len + (cut ? 3 : 0);
     room = out->cap - out->pos - 2;
     if (need > room) {
@@ -285,7 +145,9 @@ mp_out_line(mp_out_t *out, const mp_line_t *l)
     }
     out->buf[out->pos++] = '"';
     room = out->cap - out->pos - 2 - 1 - (cut ? 3 : 0);
-    mp_out_escaped(out, l->s, l->len, room);
+    /* as much of the reason as fits, whole characters */
+    out->pos += mim_json_escape(out->buf + out->pos, room, l->s, l->len,
+                                MP_JSON_ESC);
     if (cut) {
         memcpy(out->buf + out->pos, "...", 3);
         out->pos += 3;

@@ -11,6 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "mim_http.h"
+#include "mim_jws.h"
+#include "mim_key.h"
 #include "mim_result.h"
 
 #define MIM_VERSION  "0.1.0"
@@ -42,11 +48,52 @@ mim_result_t mim_tool_read_file(const char *path, size_t max, uint8_t **data,
 void mim_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* mim_error() with " (try --help)" after the message; returns
+   MIM_EXIT_USAGE */
+int mim_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* a malloc()ed formatted string, NULL when out of memory */
 char *mim_sprintf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
 /* replace bytes outside printable ASCII with '?', in place */
 void mim_printable(char *s);
+
+/*
+ * A JSON string of a printable copy of s (mim_printable), for output of
+ * text that came from files or the network; NULL when out of memory.
+ */
+json_t *mim_printable_json(const char *s);
+
+/* ---- verification keys: --jwks FILE|URL, --key FILE or --ca FILE ---- */
+
+/* the keys a subcommand verifies with, and a line saying where from */
+typedef struct {
+    mim_keyset_t         set;
+    mim_key_t            key;
+    int                  have_key;
+    X509_STORE          *store;
+    mim_jws_trust_t      trust;     /* what the verifiers take */
+    char                *source;    /* "key FILE", "JWKS URL", ... */
+} mim_tool_keys_t;
+
+/*
+ * Load exactly one key source (the other two NULL): a PEM public key or
+ * certificate, a CA bundle the x5c chains must lead to, or a JWK Set from
+ * a file or a URL (fetched with http).  Set k->source.  On failure too,
+ * k is for mim_tool_keys_free().
+ */
+mim_result_t mim_tool_load_keys(mim_tool_keys_t *k, const char *key,
+    const char *ca, const char *jwks, const mim_http_options_t *http);
+
+/*
+ * Load a JWK Set from a file or a URL (fetched with http) into the zeroed
+ * k; k->source is the caller's to set.
+ */
+mim_result_t mim_tool_load_jwks(mim_tool_keys_t *k, const char *src,
+    const mim_http_options_t *http);
+
+void mim_tool_keys_free(mim_tool_keys_t *k);
 
 #endif /* MIM_H */

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/x509.h>
 
 #include "mim.h"
 #include "mim_audit.h"
@@ -34,8 +32,9 @@
 #include "mim_key.h"
 
 #define MIM_CMD            "audit"
-#define MIM_KEY_FILE_MAX   (1024UL * 1024)
-#define MIM_JWKS_MAX       (4UL * 1024 * 1024)
+#define MIM_JWKS_TIMEOUT   30               /* seconds */
+
+#define mim_audit_usage_error(...)  mim_usage_error(MIM_CMD, __VA_ARGS__)
 
 typedef struct {
     const char      *jwks;
@@ -50,15 +49,6 @@ typedef struct {
     char           **files;
     int              n_files;
 } mim_audit_args_t;
-
-typedef struct {
-    mim_keyset_t     set;
-    mim_key_t        key;
-    int              have_key;
-    X509_STORE      *store;
-    mim_jws_trust_t  trust;
-    char            *source;
-} mim_audit_keys_t;
 
 typedef struct {
     uint64_t         first;
@@ -137,23 +127,6 @@ static const char  mim_audit_usage_text[] =
 "\n"
 "exit status: 0 all verified, 1 problems found (listed), 2 usage error\n"
 "or a file or the keys cannot be read.\n";
-
-static int mim_audit_usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int
-mim_audit_usage_error(const char *fmt, ...)
-{
-    va_list  args;
-    char     msg[1024];
-
-    va_start(args, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, args);
-    va_end(args);
-
-    mim_error(MIM_CMD, "%s (try --help)", msg);
-    return MIM_EXIT_USAGE;
-}
 
 /* ---- times ---- */
 
@@ -325,121 +298,13 @@ mim_audit_parse_args(mim_audit_args_t *a, int argc, char **argv, int show,
 /* ---- keys ---- */
 
 static mim_result_t
-mim_audit_load_jwks(mim_audit_keys_t *k, const char *src)
+mim_audit_load_keys(const mim_audit_args_t *a, mim_tool_keys_t *k)
 {
-    mim_http_options_t   opts;
-    mim_http_request_t   req;
-    mim_http_response_t  resp;
-    mim_result_t         rc;
-    uint8_t             *data = NULL;
-    size_t               len = 0;
+    mim_http_options_t  http;
 
-    memset(&resp, 0, sizeof(resp));
-
-    if (mim_http_is_url(src)) {
-        memset(&opts, 0, sizeof(opts));
-        memset(&req, 0, sizeof(req));
-        opts.timeout = 30;
-        req.url = src;
-        req.max_body = MIM_JWKS_MAX;
-
-        rc = mim_http_fetch(&opts, &req, &resp);
-        if (!mim_ok(rc)) {
-            return mim_result_err(rc.code, "cannot fetch JWKS %.120s: %s",
-                                  src, rc.msg);
-        }
-        if (resp.status != 200) {
-            mim_http_response_free(&resp);
-            return mim_result_err(MIM_ERR_IO, "cannot fetch JWKS %.120s: "
-                                  "HTTP status %d", src, resp.status);
-        }
-        data = resp.body;
-        len = resp.body_len;
-
-    } else {
-        rc = mim_tool_read_file(src, MIM_JWKS_MAX, &data, &len);
-        if (!mim_ok(rc)) {
-            return rc;
-        }
-    }
-
-    rc = mim_keyset_from_jwks(&k->set, (const char *) data, len);
-
-    if (resp.body != NULL) {
-        mim_http_response_free(&resp);
-    } else {
-        free(data);
-    }
-
-    if (!mim_ok(rc)) {
-        return mim_result_err(rc.code, "JWKS %s: %s", src, rc.msg);
-    }
-    if (k->set.n == 0) {
-        return mim_result_err(MIM_ERR_KEY, "JWKS %s has no signature key",
-                              src);
-    }
-    k->trust.keys = &k->set;
-    return mim_result_ok();
-}
-
-static mim_result_t
-mim_audit_load_keys(const mim_audit_args_t *a, mim_audit_keys_t *k)
-{
-    mim_result_t   rc;
-    uint8_t       *data;
-    size_t         len;
-
-    memset(k, 0, sizeof(*k));
-
-    if (a->key != NULL) {
-        rc = mim_tool_read_file(a->key, MIM_KEY_FILE_MAX, &data, &len);
-        if (!mim_ok(rc)) {
-            return rc;
-        }
-        rc = mim_key_from_pem(&k->key, (const char *) data, len, NULL, 0);
-        free(data);
-        if (!mim_ok(rc)) {
-            return mim_result_err(rc.code, "%s: %s", a->key, rc.msg);
-        }
-        k->have_key = 1;
-        k->set.keys = &k->key;
-        k->set.n = 1;
-        k->trust.keys = &k->set;
-        k->source = mim_sprintf("key %s", a->key);
-
-    } else if (a->ca != NULL) {
-        rc = mim_x509_store_load(&k->store, a->ca);
-        if (!mim_ok(rc)) {
-            return rc;
-        }
-        k->trust.store = k->store;
-        k->trust.keys = &k->set;
-        k->source = mim_sprintf("x5c to CA %s", a->ca);
-
-    } else {
-        rc = mim_audit_load_jwks(k, a->jwks);
-        if (!mim_ok(rc)) {
-            return rc;
-        }
-        k->source = mim_sprintf("JWKS %s", a->jwks);
-    }
-
-    if (k->source == NULL) {
-        return mim_result_err(MIM_ERR_NOMEM, "out of memory");
-    }
-    return mim_result_ok();
-}
-
-static void
-mim_audit_keys_free(mim_audit_keys_t *k)
-{
-    if (k->have_key) {
-        mim_key_free(&k->key);
-    } else {
-        mim_keyset_free(&k->set);
-    }
-    X509_STORE_free(k->store);
-    free(k->source);
+    memset(&http, 0, sizeof(http));
+    http.timeout = MIM_JWKS_TIMEOUT;
+    return mim_tool_load_keys(k, a->key, a->ca, a->jwks, &http);
 }
 
 /* ---- files ---- */
@@ -623,22 +488,6 @@ mim_audit_link_files(mim_audit_file_t *files, int n,
 
 /* ---- reports ---- */
 
-/* a printable copy for output: the text comes from the files */
-static json_t *
-mim_audit_json_text(const char *s)
-{
-    json_t  *j;
-    char    *copy = strdup(s);
-
-    if (copy == NULL) {
-        return NULL;
-    }
-    mim_printable(copy);
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
 static json_t *
 mim_audit_problem_json(const char *path, const mim_audit_problem_t *p)
 {
@@ -647,7 +496,7 @@ mim_audit_problem_json(const char *path, const mim_audit_problem_t *p)
     if (o == NULL) {
         return NULL;
     }
-    json_object_set_new(o, "file", mim_audit_json_text(path));
+    json_object_set_new(o, "file", mim_printable_json(path));
     json_object_set_new(o, "line", json_integer((json_int_t) p->line));
     json_object_set_new(o, "last_line",
                         json_integer((json_int_t) p->last_line));
@@ -655,7 +504,7 @@ mim_audit_problem_json(const char *path, const mim_audit_problem_t *p)
     json_object_set_new(o, "seq", p->seq ? json_integer((json_int_t) p->seq)
                                          : json_null());
     json_object_set_new(o, "count", json_integer((json_int_t) p->count));
-    json_object_set_new(o, "message", mim_audit_json_text(p->msg));
+    json_object_set_new(o, "message", mim_printable_json(p->msg));
     return o;
 }
 
@@ -690,8 +539,8 @@ mim_audit_file_json(const mim_audit_file_t *f, size_t problems)
     if (o == NULL) {
         return NULL;
     }
-    json_object_set_new(o, "file", mim_audit_json_text(f->path));
-    json_object_set_new(o, "chain", mim_audit_json_text(s->chain));
+    json_object_set_new(o, "file", mim_printable_json(f->path));
+    json_object_set_new(o, "chain", mim_printable_json(s->chain));
     json_object_set_new(o, "lines", json_integer((json_int_t) s->lines));
     json_object_set_new(o, "records", json_integer((json_int_t) s->records));
     json_object_set_new(o, "checkpoints",
@@ -711,7 +560,7 @@ mim_audit_file_json(const mim_audit_file_t *f, size_t problems)
                                               : json_null());
     json_object_set_new(o, "to", s->to[0] ? json_string(s->to)
                                           : json_null());
-    json_object_set_new(o, "ends_with", mim_audit_json_text(s->ends_with));
+    json_object_set_new(o, "ends_with", mim_printable_json(s->ends_with));
     json_object_set_new(o, "problems", json_integer((json_int_t) problems));
     return o;
 }
@@ -740,7 +589,7 @@ mim_audit_add_totals(mim_audit_totals_t *t, const mim_audit_summary_t *s)
 /* every problem and the totals, as text or JSON; returns the count */
 static uint64_t
 mim_audit_report(const mim_audit_args_t *a, mim_audit_file_t *files,
-    const mim_audit_keys_t *k, int print)
+    const mim_tool_keys_t *k, int print)
 {
     mim_audit_link_problem_t   *links;
     const mim_audit_problem_t  *p;
@@ -833,7 +682,7 @@ mim_audit_report(const mim_audit_args_t *a, mim_audit_file_t *files,
                                                    : json_null());
         json_object_set_new(out, "to", t.to[0] ? json_string(t.to)
                                                : json_null());
-        json_object_set_new(out, "keys", mim_audit_json_text(k->source));
+        json_object_set_new(out, "keys", mim_printable_json(k->source));
         json_dumpf(out, stdout, JSON_COMPACT);
         fputc('\n', stdout);
         json_decref(out);
@@ -974,7 +823,7 @@ static int
 mim_audit_run(int argc, char **argv, int show)
 {
     mim_audit_args_t   args;
-    mim_audit_keys_t   keys;
+    mim_tool_keys_t    keys;
     mim_audit_file_t  *files = NULL;
     mim_result_t       rc;
     uint64_t           problems, shown = 0, unverified = 0;
@@ -992,13 +841,13 @@ mim_audit_run(int argc, char **argv, int show)
     rc = mim_audit_load_keys(&args, &keys);
     if (!mim_ok(rc)) {
         mim_error(MIM_CMD, "%s", rc.msg);
-        mim_audit_keys_free(&keys);
+        mim_tool_keys_free(&keys);
         return MIM_EXIT_USAGE;
     }
 
     files = calloc((size_t) args.n_files, sizeof(*files));
     if (files == NULL) {
-        mim_audit_keys_free(&keys);
+        mim_tool_keys_free(&keys);
         mim_error(MIM_CMD, "out of memory");
         return MIM_EXIT_USAGE;
     }
@@ -1043,7 +892,7 @@ mim_audit_run(int argc, char **argv, int show)
         mim_audit_file_free(&files[i]);
     }
     free(files);
-    mim_audit_keys_free(&keys);
+    mim_tool_keys_free(&keys);
     return status;
 }
 

@@ -22,7 +22,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/x509.h>
 #include <jansson.h>
 
 #include "mim.h"
@@ -36,10 +35,10 @@
 #define MIM_DIGEST_FIELD      "Content-Digest"
 #define MIM_JWKS_PATH         "/.well-known/jwks.json"
 #define MIM_HEADERS_FILE_MAX  (16UL * 1024 * 1024)
-#define MIM_KEY_FILE_MAX      (1024UL * 1024)
-#define MIM_JWKS_MAX          (4UL * 1024 * 1024)
 #define MIM_MAX_HEADERS       64
 #define MIM_IAT_FUTURE_SKEW   60        /* seconds a clock may be ahead */
+
+#define mim_vr_usage_error(...)  mim_usage_error(MIM_CMD, __VA_ARGS__)
 
 typedef struct {
     /* what to check: a URL to fetch, or a saved answer */
@@ -62,16 +61,6 @@ typedef struct {
     int                  json;
     int                  quiet;
 } mim_vr_args_t;
-
-/* the verification keys and a line saying where they came from */
-typedef struct {
-    mim_keyset_t         set;
-    mim_key_t            key;
-    int                  have_key;
-    X509_STORE          *store;
-    mim_jws_trust_t      trust;
-    char                *source;
-} mim_vr_keys_t;
 
 /* the answer to check, however it was obtained */
 typedef struct {
@@ -171,23 +160,6 @@ MIM_JWKS_PATH "\n"
 "\n"
 "exit status: 0 verified, 1 verification failed (the reason on stderr),\n"
 "2 usage error or the answer or keys cannot be fetched or read.\n";
-
-static int mim_vr_usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int
-mim_vr_usage_error(const char *fmt, ...)
-{
-    va_list  args;
-    char     msg[1024];
-
-    va_start(args, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, args);
-    va_end(args);
-
-    mim_error(MIM_CMD, "%s (try --help)", msg);
-    return MIM_EXIT_USAGE;
-}
 
 static int
 mim_parse_seconds(const char *s, long *out)
@@ -539,153 +511,36 @@ mim_vr_default_jwks_url(const char *url, char **jwks_url)
 }
 
 static mim_result_t
-mim_vr_load_jwks(const mim_vr_args_t *a, mim_vr_keys_t *k, const char *src)
-{
-    mim_http_response_t  resp;
-    mim_http_request_t   req;
-    mim_result_t         rc;
-    uint8_t             *data = NULL;
-    size_t               len = 0;
-
-    memset(&resp, 0, sizeof(resp));
-
-    if (mim_http_is_url(src)) {
-        memset(&req, 0, sizeof(req));
-        req.url = src;
-        req.max_body = MIM_JWKS_MAX;
-
-        rc = mim_http_fetch(&a->http, &req, &resp);
-        if (!mim_ok(rc)) {
-            return mim_result_err(rc.code, "cannot fetch JWKS %.120s: %s",
-                                  src, rc.msg);
-        }
-
-        if (resp.status != 200) {
-            rc = mim_result_err(MIM_ERR_IO, "cannot fetch JWKS %.120s: "
-                                "HTTP status %d", src, resp.status);
-            mim_http_response_free(&resp);
-            return rc;
-        }
-
-        data = resp.body;
-        len = resp.body_len;
-
-    } else {
-        rc = mim_tool_read_file(src, MIM_JWKS_MAX, &data, &len);
-        if (!mim_ok(rc)) {
-            return rc;
-        }
-    }
-
-    rc = mim_keyset_from_jwks(&k->set, (const char *) data, len);
-
-    if (resp.body != NULL) {
-        mim_http_response_free(&resp);
-    } else {
-        free(data);
-    }
-
-    if (!mim_ok(rc)) {
-        return mim_result_err(rc.code, "JWKS %s: %s", src, rc.msg);
-    }
-
-    if (k->set.n == 0) {
-        return mim_result_err(MIM_ERR_KEY, "JWKS %s has no signature key "
-                              "this tool can use (%zu skipped)", src,
-                              k->set.skipped);
-    }
-
-    k->trust.keys = &k->set;
-    return mim_result_ok();
-}
-
-/*
- * A PEM public key or certificate; the core decides the algorithm from the
- * key (an RSA public key accepts RS* and PS*: it says nothing on padding).
- */
-static mim_result_t
-mim_vr_load_key(mim_vr_keys_t *k, const char *path)
-{
-    mim_result_t   rc;
-    uint8_t       *data;
-    size_t         len;
-
-    rc = mim_tool_read_file(path, MIM_KEY_FILE_MAX, &data, &len);
-    if (!mim_ok(rc)) {
-        return rc;
-    }
-
-    rc = mim_key_from_pem(&k->key, (const char *) data, len, NULL, 0);
-    free(data);
-
-    if (!mim_ok(rc)) {
-        return mim_result_err(rc.code, "%s: %s", path, rc.msg);
-    }
-
-    k->have_key = 1;
-    k->set.keys = &k->key;
-    k->set.n = 1;
-    k->trust.keys = &k->set;
-    return mim_result_ok();
-}
-
-static mim_result_t
-mim_vr_load_keys(const mim_vr_args_t *a, mim_vr_keys_t *k)
+mim_vr_load_keys(const mim_vr_args_t *a, mim_tool_keys_t *k)
 {
     mim_result_t   rc;
     char          *jwks_url = NULL;
 
+    if (a->key != NULL || a->ca != NULL || a->jwks != NULL) {
+        return mim_tool_load_keys(k, a->key, a->ca, a->jwks, &a->http);
+    }
+
     memset(k, 0, sizeof(*k));
 
-    if (a->key != NULL) {
-        rc = mim_vr_load_key(k, a->key);
-        k->source = mim_sprintf("key %s", a->key);
-
-    } else if (a->ca != NULL) {
-        rc = mim_x509_store_load(&k->store, a->ca);
-        k->trust.store = k->store;
-        k->trust.keys = &k->set;            /* empty: x5c only */
-        k->source = mim_sprintf("x5c to CA %s", a->ca);
-
-    } else if (a->jwks != NULL) {
-        rc = mim_vr_load_jwks(a, k, a->jwks);
-        k->source = mim_sprintf("JWKS %s", a->jwks);
-
-    } else {
-        rc = mim_vr_default_jwks_url(a->url, &jwks_url);
-        if (!mim_ok(rc)) {
-            return rc;
-        }
-
-        if (!a->quiet) {
-            mim_error(MIM_CMD, "note: no key source given, using the "
-                      "JWKS at %s", jwks_url);
-        }
-
-        rc = mim_vr_load_jwks(a, k, jwks_url);
-        k->source = mim_sprintf("JWKS %s, the default", jwks_url);
-        free(jwks_url);
+    rc = mim_vr_default_jwks_url(a->url, &jwks_url);
+    if (!mim_ok(rc)) {
+        return rc;
     }
+
+    if (!a->quiet) {
+        mim_error(MIM_CMD, "note: no key source given, using the "
+                  "JWKS at %s", jwks_url);
+    }
+
+    rc = mim_tool_load_jwks(k, jwks_url, &a->http);
+    k->source = mim_sprintf("JWKS %s, the default", jwks_url);
+    free(jwks_url);
 
     if (mim_ok(rc) && k->source == NULL) {
         rc = mim_result_err(MIM_ERR_NOMEM, "out of memory");
     }
 
     return rc;
-}
-
-static void
-mim_vr_keys_free(mim_vr_keys_t *k)
-{
-    if (k->have_key) {
-        mim_key_free(&k->key);
-
-    } else {
-        mim_keyset_free(&k->set);
-    }
-
-    X509_STORE_free(k->store);
-    free(k->source);
 }
 
 /* ---- the checks ---- */
@@ -785,7 +640,7 @@ mim_vr_check_digest(const mim_vr_answer_t *ans, mim_vr_report_t *rep)
 
 /* 3. the detached JWS over the raw body */
 static int
-mim_vr_check_signature(const mim_vr_answer_t *ans, const mim_vr_keys_t *k,
+mim_vr_check_signature(const mim_vr_answer_t *ans, const mim_tool_keys_t *k,
     const mim_http_field_t *sig, mim_vr_report_t *rep)
 {
     mim_result_t  rc;
@@ -868,7 +723,7 @@ mim_vr_check_age(const mim_vr_args_t *a, mim_vr_report_t *rep)
 
 static int
 mim_vr_check(const mim_vr_args_t *a, const mim_vr_answer_t *ans,
-    const mim_vr_keys_t *k, mim_vr_report_t *rep)
+    const mim_tool_keys_t *k, mim_vr_report_t *rep)
 {
     const mim_http_field_t  *sig = NULL;
 
@@ -898,23 +753,6 @@ mim_vr_check(const mim_vr_args_t *a, const mim_vr_answer_t *ans,
 
 /* ---- the report ---- */
 
-/* a printable copy for output: the strings may come from the network */
-static json_t *
-mim_json_printable(const char *s)
-{
-    json_t  *j;
-    char    *copy = strdup(s);
-
-    if (copy == NULL) {
-        return NULL;
-    }
-
-    mim_printable(copy);
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
 static void
 mim_json_print(json_t *obj)
 {
@@ -942,14 +780,14 @@ mim_vr_print_failure(const mim_vr_args_t *a, const char *stage,
         json_object_set_new(obj, "ok", json_false());
         json_object_set_new(obj, "stage", json_string(stage));
         json_object_set_new(obj, "code", json_string(mim_code_name(code)));
-        json_object_set_new(obj, "error", mim_json_printable(msg));
+        json_object_set_new(obj, "error", mim_printable_json(msg));
     }
 
     mim_json_print(obj);
 }
 
 static void
-mim_vr_print_json(const mim_vr_answer_t *ans, const mim_vr_keys_t *k,
+mim_vr_print_json(const mim_vr_answer_t *ans, const mim_tool_keys_t *k,
     const mim_vr_report_t *rep)
 {
     const mim_jws_info_t  *info = &rep->info;
@@ -962,18 +800,18 @@ mim_vr_print_json(const mim_vr_answer_t *ans, const mim_vr_keys_t *k,
 
     json_object_set_new(obj, "ok", json_true());
     json_object_set_new(obj, "alg", json_string(mim_alg_name(info->alg)));
-    json_object_set_new(obj, "kid", mim_json_printable(info->kid));
-    json_object_set_new(obj, "signer", mim_json_printable(info->signer));
+    json_object_set_new(obj, "kid", mim_printable_json(info->kid));
+    json_object_set_new(obj, "signer", mim_printable_json(info->signer));
     json_object_set_new(obj, "x5c", json_integer((json_int_t) info->x5c_n));
     json_object_set_new(obj, "iat", json_integer(info->iat));
-    json_object_set_new(obj, "method", mim_json_printable(ans->method));
-    json_object_set_new(obj, "url", mim_json_printable(ans->url));
+    json_object_set_new(obj, "method", mim_printable_json(ans->method));
+    json_object_set_new(obj, "url", mim_printable_json(ans->url));
     json_object_set_new(obj, "status", json_integer(ans->status));
     json_object_set_new(obj, "bytes", json_integer((json_int_t)
                                                    ans->body_len));
     json_object_set_new(obj, "content_digest", json_string(rep->digest));
     json_object_set_new(obj, "trailer", json_boolean(rep->in_trailer));
-    json_object_set_new(obj, "keys", mim_json_printable(k->source));
+    json_object_set_new(obj, "keys", mim_printable_json(k->source));
 
     if (ans->http_version != NULL) {
         json_object_set_new(obj, "http_version",
@@ -985,7 +823,7 @@ mim_vr_print_json(const mim_vr_answer_t *ans, const mim_vr_keys_t *k,
 
 static void
 mim_vr_print_ok(const mim_vr_args_t *a, const mim_vr_answer_t *ans,
-    const mim_vr_keys_t *k, const mim_vr_report_t *rep)
+    const mim_tool_keys_t *k, const mim_vr_report_t *rep)
 {
     const mim_jws_info_t  *info = &rep->info;
     char                  *line;
@@ -1022,7 +860,7 @@ mim_cmd_verify_response(int argc, char **argv)
 {
     mim_vr_report_t  rep;
     mim_vr_answer_t  ans;
-    mim_vr_keys_t    keys;
+    mim_tool_keys_t  keys;
     mim_vr_args_t    args;
     mim_result_t     rc;
     int              help, status;
@@ -1067,7 +905,7 @@ mim_cmd_verify_response(int argc, char **argv)
 
 done:
 
-    mim_vr_keys_free(&keys);
+    mim_tool_keys_free(&keys);
     mim_vr_answer_free(&ans);
     return status;
 }

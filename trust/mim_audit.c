@@ -22,6 +22,7 @@
 
 #include "mim_audit.h"
 #include "mim_b64.h"
+#include "mim_json.h"
 #include "mim_trust_int.h"
 
 #define JSON_DEPTH_MAX     32
@@ -140,49 +141,6 @@ mim_audit_time(char dst[MIM_AUDIT_TIME_LEN + 1], int64_t ms)
     cached_sec = sec;
 }
 
-/* length of a well-formed UTF-8 sequence at s (RFC 3629), 0 if none */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len, i;
-    uint32_t cp;
-
-    if (s[0] < 0x80) {
-        return 1;
-    } else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) {
-        return 0;
-    }
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    {
-        return 0;
-    }
-    return len;
-}
-
-/* 1: printable ASCII that needs no escaping */
-static const uint8_t  plain_ascii[256] = {
-    [0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1
-};
-
 /*
  * A JSON string with quotes.  Control characters and DEL are escaped;
  * bytes that are not UTF-8 are written as \u00XX (their Latin-1 reading),
@@ -191,32 +149,7 @@ static const uint8_t  plain_ascii[256] = {
 static char *
 put_json_str(char *p, const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *) s;
-    size_t i = 0, len;
-
-    *p++ = '"';
-    while (i < n) {
-        if (plain_ascii[u[i]]) {
-            *p++ = (char) u[i++];
-            continue;
-        }
-        if (u[i] == '"' || u[i] == '\\') {
-            *p++ = '\\';
-            *p++ = (char) u[i++];
-            continue;
-        }
-        if (u[i] >= 0x80 && (len = utf8_len(u + i, n - i)) > 0) {
-            p = put(p, s + i, len);
-            i += len;
-            continue;
-        }
-        p = put_lit(p, "\\u00");
-        *p++ = hex_digits[u[i] >> 4];
-        *p++ = hex_digits[u[i] & 0x0f];
-        i++;
-    }
-    *p++ = '"';
-    return p;
+    return mim_json_put_str(p, s, n, MIM_JSON_ESC_LATIN1);
 }
 
 static char *
@@ -246,21 +179,6 @@ skip_ws(const char *p, const char *end)
 }
 
 static int
-hex_val(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-static int
 read_u4(const char *p, const char *end, unsigned *v)
 {
     int i, d;
@@ -270,7 +188,7 @@ read_u4(const char *p, const char *end, unsigned *v)
     }
     *v = 0;
     for (i = 0; i < 4; i++) {
-        d = hex_val(p[i]);
+        d = mim_hex_value(p[i]);
         if (d < 0) {
             return 0;
         }
@@ -329,7 +247,7 @@ scan_string(const char *p, const char *end, int *escaped)
             break;
         }
         u = (const unsigned char *) p;
-        if (plain_ascii[*u]) {
+        if (mim_json_plain[*u]) {
             p++;
             continue;
         }
@@ -375,7 +293,7 @@ scan_string(const char *p, const char *end, int *escaped)
             }
             return NULL;
         }
-        len = utf8_len(u, (size_t) (end - p));
+        len = mim_utf8_len(u, (size_t) (end - p));
         if (len == 0) {
             return NULL;
         }

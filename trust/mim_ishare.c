@@ -36,21 +36,6 @@ static const char assertion_type[] =
 
 /* ---- the token request ---- */
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 typedef enum {
     DECODE_OK = 0,
     DECODE_BAD_PERCENT,
@@ -80,8 +65,8 @@ form_decode(const char *s, size_t n, char **out)
         if (s[i] == '+') {
             c = ' ';
         } else if (s[i] == '%') {
-            if (n - i < 3 || (hi = hex_value(s[i + 1])) < 0
-                || (lo = hex_value(s[i + 2])) < 0)
+            if (n - i < 3 || (hi = mim_hex_value(s[i + 1])) < 0
+                || (lo = mim_hex_value(s[i + 2])) < 0)
             {
                 free(dst);
                 return DECODE_BAD_PERCENT;

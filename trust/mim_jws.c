@@ -8,7 +8,6 @@
  * certificate chain) decides the algorithm, the header only has to agree.
  */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "mim_b64.h"
+#include "mim_json.h"
 #include "mim_jws.h"
 #include "mim_trust_int.h"
 
@@ -42,126 +42,21 @@ alg_is_pss(mim_alg_t alg)
 
 /* ---- protected header ---- */
 
-typedef struct {
-    char    *p;
-    size_t   len;
-    size_t   cap;       /* room for len chars plus the NUL */
-    int      full;
-} jbuf_t;
-
-static void
-jb_raw(jbuf_t *b, const char *s, size_t n)
-{
-    if (b->full || n >= b->cap - b->len) {
-        b->full = 1;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void
-jb_fmt(jbuf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-jb_fmt(jbuf_t *b, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t) n >= sizeof(tmp)) {
-        b->full = 1;
-        return;
-    }
-    jb_raw(b, tmp, (size_t) n);
-}
-
-/* length of a well-formed UTF-8 sequence at s (RFC 3629), 0 if none */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len, i;
-    uint32_t cp;
-
-    if (s[0] < 0x80) {
-        return 1;
-    } else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) {
-        return 0;
-    }
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    {
-        return 0;
-    }
-    return len;
-}
-
 /*
- * A JSON string.  Control characters and DEL are escaped; bytes that are
- * not UTF-8 are written as \u00XX (their Latin-1 reading) so that the
- * header stays valid JSON for every parser.
+ * A JSON string: bytes that are not UTF-8 are written as \u00XX (their
+ * Latin-1 reading) so that the header stays valid JSON for every parser.
  */
 static void
-jb_str(jbuf_t *b, const char *s, size_t n)
+header_str(mim_json_buf_t *jb, const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *) s;
-    size_t i = 0, run, len = 0;
-
-    jb_raw(b, "\"", 1);
-    while (i < n && !b->full) {
-        /* copy the longest run that needs no escaping in one go */
-        for (run = i; run < n; run += len) {
-            if (u[run] < 0x20 || u[run] == '"' || u[run] == '\\'
-                || u[run] == 0x7f || (len = utf8_len(u + run, n - run)) == 0)
-            {
-                break;
-            }
-        }
-        jb_raw(b, s + i, run - i);
-        i = run;
-        if (i == n) {
-            break;
-        }
-        if (u[i] == '"') {
-            jb_raw(b, "\\\"", 2);
-        } else if (u[i] == '\\') {
-            jb_raw(b, "\\\\", 2);
-        } else {
-            jb_fmt(b, "\\u%04x", u[i]);
-        }
-        i++;
-    }
-    jb_raw(b, "\"", 1);
+    mim_json_str(jb, s, n, MIM_JSON_ESC_LATIN1);
 }
 
 mim_result_t
 mim_jws_protected_header(char *dst, size_t cap, size_t *len,
     const mim_key_t *key, const mim_jws_binding_t *b)
 {
-    jbuf_t jb = { dst, 0, cap, 0 };
+    mim_json_buf_t jb;
     const char *alg = mim_alg_name(key->alg);
     size_t i;
 
@@ -172,28 +67,33 @@ mim_jws_protected_header(char *dst, size_t cap, size_t *len,
         return mim_result_err(MIM_ERR_LIMIT, "no room for the header");
     }
     dst[0] = '\0';
+    mim_json_buf_init(&jb, dst, cap);
     if (alg == NULL || key->pkey == NULL) {
         return mim_result_err(MIM_ERR_KEY, "the key has no algorithm");
     }
-    jb_raw(&jb, "{\"alg\":", 7);
-    jb_str(&jb, alg, strlen(alg));
-    jb_raw(&jb, ",\"kid\":", 7);
-    jb_str(&jb, key->kid, strlen(key->kid));
+    mim_json_lit(&jb, "{\"alg\":");
+    header_str(&jb, alg, strlen(alg));
+    mim_json_lit(&jb, ",\"kid\":");
+    header_str(&jb, key->kid, strlen(key->kid));
     if (key->x5c_n > 0) {
-        jb_raw(&jb, ",\"x5c\":[", 8);
+        mim_json_lit(&jb, ",\"x5c\":[");
         for (i = 0; i < key->x5c_n; i++) {
             if (i > 0) {
-                jb_raw(&jb, ",", 1);
+                mim_json_lit(&jb, ",");
             }
-            jb_str(&jb, key->x5c[i], strlen(key->x5c[i]));
+            header_str(&jb, key->x5c[i], strlen(key->x5c[i]));
         }
-        jb_raw(&jb, "]", 1);
+        mim_json_lit(&jb, "]");
     }
-    jb_fmt(&jb, ",\"iat\":%ld,\"htm\":", b->iat);
-    jb_str(&jb, b->htm ? b->htm : "", b->htm ? b->htm_len : 0);
-    jb_raw(&jb, ",\"htu\":", 7);
-    jb_str(&jb, b->htu ? b->htu : "", b->htu ? b->htu_len : 0);
-    jb_fmt(&jb, ",\"status\":%d}", b->status);
+    mim_json_lit(&jb, ",\"iat\":");
+    mim_json_int(&jb, b->iat);
+    mim_json_lit(&jb, ",\"htm\":");
+    header_str(&jb, b->htm ? b->htm : "", b->htm ? b->htm_len : 0);
+    mim_json_lit(&jb, ",\"htu\":");
+    header_str(&jb, b->htu ? b->htu : "", b->htu ? b->htu_len : 0);
+    mim_json_lit(&jb, ",\"status\":");
+    mim_json_int(&jb, b->status);
+    mim_json_lit(&jb, "}");
     if (jb.full) {
         dst[0] = '\0';
         return mim_result_err(MIM_ERR_LIMIT,

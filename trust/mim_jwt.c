@@ -21,27 +21,13 @@
 #include <openssl/rand.h>
 
 #include "mim_b64.h"
+#include "mim_json.h"
 #include "mim_jwt.h"
 #include "mim_trust_int.h"
 
 #define JWT_SIG_MAX       2048      /* RSA-16384 signature bytes */
 #define NUMERIC_DATE_MAX  ((int64_t) 1 << 40)   /* far beyond year 9999 */
 #define LEEWAY_MAX        86400
-
-static int
-hex_digit(uint8_t c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /* ---- JSON ----
  *
@@ -87,44 +73,6 @@ jp_space(jp_t *jp)
     }
 }
 
-/* length of a well-formed UTF-8 sequence at s (RFC 3629), 0 if none */
-static size_t
-utf8_len(const uint8_t *s, size_t n)
-{
-    size_t len, i;
-    uint32_t cp;
-
-    if (s[0] < 0x80) {
-        return 1;
-    } else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) {
-        return 0;
-    }
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    {
-        return 0;
-    }
-    return len;
-}
-
 static int
 hex4(const uint8_t *s, uint32_t *out)
 {
@@ -132,7 +80,7 @@ hex4(const uint8_t *s, uint32_t *out)
     int i, d;
 
     for (i = 0; i < 4; i++) {
-        d = hex_digit(s[i]);
+        d = mim_hex_value(s[i]);
         if (d < 0) {
             return 0;
         }
@@ -227,7 +175,7 @@ jp_string(jp_t *jp, size_t *len)
             return jp_fail(jp, "control character in a string");
         }
         if (c >= 0x80) {
-            n = utf8_len(jp->p, (size_t) (jp->end - jp->p));
+            n = mim_utf8_len(jp->p, (size_t) (jp->end - jp->p));
             if (n == 0) {
                 return jp_fail(jp, "invalid UTF-8");
             }

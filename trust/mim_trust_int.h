@@ -13,6 +13,22 @@
 #include "mim_key.h"
 #include "mim_result.h"
 
+/* the value of a hexadecimal digit (either case), -1 for anything else */
+static inline int
+mim_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 /* most certificates an x5c header may carry */
 #define MIM_X5C_MAX  10
 
