@@ -161,6 +161,18 @@ json_differential(const uint8_t *data, size_t size)
     if (r.code == MIM_ERR_LIMIT) {
         return;                 /* deeper than we read: nothing to compare */
     }
+    if (memchr(data, '\0', size) != NULL) {
+        /*
+         * A NUL byte is never valid JSON text (RFC 8259), and ours refuses
+         * it anywhere; jansson's lexer may stop at one after a number and
+         * accept "{\"\":1e4\0}".  Only the refusal is checked here.
+         */
+        if (mim_ok(r)) {
+            abort();
+        }
+        json_decref(ours);
+        return;
+    }
     theirs = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES,
                         &jerr);
     if (mim_ok(r) != (theirs != NULL && json_is_object(theirs))
