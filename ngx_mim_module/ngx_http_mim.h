@@ -61,6 +61,11 @@ ngx_int_t ngx_http_mim_auth_caller(ngx_http_request_t *r, ngx_str_t *party,
     ngx_array_t **claims);
 
 
+/* add a null-terminated list of variables (preconfiguration) */
+ngx_int_t ngx_http_mim_add_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
+
+
 /* send a small JSON body with status; body is a NUL-free JSON text */
 ngx_int_t ngx_http_mim_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);

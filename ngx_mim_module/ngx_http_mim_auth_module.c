@@ -1951,19 +1951,7 @@ ngx_http_mim_auth_did_web_cleanup(void *data)
 static ngx_int_t
 ngx_http_mim_auth_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_mim_auth_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_mim_add_variables(cf, ngx_http_mim_auth_vars);
 }
 
 
