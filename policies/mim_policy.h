@@ -92,6 +92,23 @@ typedef struct {
 
     const mim_claim_t  *claims;       /* left operands urn:mim:claim:NAME */
     size_t              claims_n;
+
+    /*
+     * Added for DSP negotiations (mim_dsp_offer_check): decide at
+     * negotiation time.  Any action is asked (the action member is
+     * ignored): a permission applies whatever its action, and a
+     * prohibition blocks a permission when its action covers the
+     * permission's (a prohibition to distribute does not void a
+     * permission to use).  Left operands only known at use (elapsedTime,
+     * count, purpose, spatial, recipient, deliveryChannel, event,
+     * virtualLocation) are not known yet when absent from the request:
+     * such a constraint is assumed to hold inside a permission and not
+     * to hold inside a prohibition (logical constraints combine "not
+     * known yet" as a third value: "or" of a failing and an unknown
+     * constraint is unknown).  Claims, assignee, target and dateTime are
+     * decided as usual.  0: a decision at use, as always.
+     */
+    int                 negotiation;
 } mim_policy_request_t;
 
 

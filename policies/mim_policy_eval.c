@@ -166,6 +166,13 @@ mp_out_finish(mp_out_t *out)
 
 /* ---- the request, as the evaluator sees it ---- */
 
+/*
+ * What a constraint says for a request.  MP_LATER only at negotiation
+ * time (mim_policy_request_t.negotiation): the constraint depends on a
+ * value known only at use, so whether it holds is not known yet.
+ */
+enum { MP_NO = 0, MP_YES = 1, MP_LATER = 2 };
+
 typedef struct {
     const mim_policy_t           *p;
     const mim_policy_request_t   *req;
@@ -311,6 +318,8 @@ typedef struct {
                                      claims); 0: every value must satisfy
                                      (declared purposes) */
     const char        *missing;   /* set: the request has no value */
+    int                absent;    /* missing because the request lacks
+                                     it (not because it is unreadable) */
 } mp_operand_t;
 
 static void
@@ -356,6 +365,7 @@ mp_operand_strs(mp_operand_t *o, const mim_str_t *strs, size_t n, int any,
     o->any = any;
     if (strs == NULL || n == 0) {
         o->missing = missing;
+        o->absent = 1;
     }
 }
 
@@ -367,6 +377,7 @@ mp_operand_str(mp_operand_t *o, mim_str_t s, const char *missing)
     o->n = 1;
     if (s.data == NULL) {
         o->missing = missing;
+        o->absent = 1;
     }
 }
 
@@ -379,6 +390,7 @@ mp_operand_num(mp_operand_t *o, int kind, int has, int64_t v,
     o->n = 1;
     if (!has) {
         o->missing = missing;
+        o->absent = 1;
     }
 }
 
@@ -425,6 +437,7 @@ mp_operand(mp_eval_t *e, const mp_node_t *node, mp_operand_t *o)
         o->n = 1;
         if (req->virtual_location.data == NULL) {
             o->missing = "no client address in the request";
+            o->absent = 1;
             break;
         }
         if (e->vloc_state == 0) {
@@ -617,12 +630,18 @@ mp_why_atom(mp_line_t *why, const mim_policy_t *p, const mp_node_t *node,
 static int mp_node_holds(mp_eval_t *e, uint32_t idx, mp_line_t *why,
     int depth);
 
+/*
+ * A logical constraint: MP_YES, MP_NO (said in why) or MP_LATER.  "Not
+ * known yet" is a third value (Kleene's): "and" fails as soon as one of
+ * its constraints fails, "or" holds as soon as one holds, and otherwise
+ * an unknown one makes the whole unknown.
+ */
 static int
 mp_logical_holds(mp_eval_t *e, const mp_node_t *node, mp_line_t *why,
     int depth)
 {
     mp_line_t  first;
-    uint32_t   i, holds = 0;
+    uint32_t   i, holds = 0, later = 0;
     int        h;
 
     switch (node->type) {
@@ -630,11 +649,13 @@ mp_logical_holds(mp_eval_t *e, const mp_node_t *node, mp_line_t *why,
     case MP_N_ANDSEQ:
         /* andSequence: in order, each at the time of the request */
         for (i = 0; i < node->n; i++) {
-            if (!mp_node_holds(e, node->first + i, why, depth + 1)) {
-                return 0;
+            h = mp_node_holds(e, node->first + i, why, depth + 1);
+            if (h == MP_NO) {
+                return MP_NO;
             }
+            later += h == MP_LATER;
         }
-        return 1;
+        return later > 0 ? MP_LATER : MP_YES;
     case MP_N_OR:
     case MP_N_XONE:
         first.len = 0;
@@ -643,16 +664,20 @@ mp_logical_holds(mp_eval_t *e, const mp_node_t *node, mp_line_t *why,
             h = mp_node_holds(e, node->first + i,
                               i == 0 && why != NULL ? &first : NULL,
                               depth + 1);
-            holds += (uint32_t) h;
-            if (h && node->type == MP_N_OR) {
-                return 1;
+            if (h == MP_YES && node->type == MP_N_OR) {
+                return MP_YES;
             }
+            holds += h == MP_YES;
+            later += h == MP_LATER;
             if (holds > 1) {
                 break;          /* xone already failed */
             }
         }
+        if (holds <= 1 && later > 0) {
+            return MP_LATER;
+        }
         if (node->type == MP_N_XONE && holds == 1) {
-            return 1;
+            return MP_YES;
         }
         if (why != NULL) {
             mp_line_str(why, "constraint ");
@@ -660,7 +685,7 @@ mp_logical_holds(mp_eval_t *e, const mp_node_t *node, mp_line_t *why,
             if (holds > 1) {
                 mp_line_str(why, " failed: more than one of its constraints "
                             "holds");
-                return 0;
+                return MP_NO;
             }
             mp_line_str(why, " failed: none of its ");
             mp_line_int(why, node->n);
@@ -668,11 +693,30 @@ mp_logical_holds(mp_eval_t *e, const mp_node_t *node, mp_line_t *why,
             mp_line_line(why, &first);
             mp_line_str(why, ")");
         }
-        return 0;
+        return MP_NO;
+    }
+    return MP_NO;
+}
+
+/* left operands whose value exists only when the data is used */
+static int
+mp_known_at_use(int lop)
+{
+    switch (lop) {
+    case MP_LOP_ELAPSED:
+    case MP_LOP_COUNT:
+    case MP_LOP_PURPOSE:
+    case MP_LOP_SPATIAL:
+    case MP_LOP_RECIPIENT:
+    case MP_LOP_CHANNEL:
+    case MP_LOP_EVENT:
+    case MP_LOP_VLOC:
+        return 1;
     }
     return 0;
 }
 
+/* a constraint: MP_YES, MP_NO (said in why, when not NULL) or MP_LATER */
 static int
 mp_node_holds(mp_eval_t *e, uint32_t idx, mp_line_t *why, int depth)
 {
@@ -682,7 +726,7 @@ mp_node_holds(mp_eval_t *e, uint32_t idx, mp_line_t *why, int depth)
     int                  h;
 
     if (depth > MP_MAX_DEPTH + 1) {
-        return 0;           /* the compiler keeps it shallower */
+        return MP_NO;       /* the compiler keeps it shallower */
     }
     if (node->type != MP_N_ATOM) {
         return mp_logical_holds(e, node, why, depth);
@@ -691,34 +735,41 @@ mp_node_holds(mp_eval_t *e, uint32_t idx, mp_line_t *why, int depth)
         if (why != NULL) {
             mp_why_atom(why, p, node, mp_cstr(p, node->problem), NULL, 0);
         }
-        return 0;
+        return MP_NO;
     }
     mp_operand(e, node, &o);
     if (o.missing != NULL) {
+        if (o.absent && e->req->negotiation && mp_known_at_use(node->lop)) {
+            return MP_LATER;
+        }
         if (why != NULL) {
             mp_why_atom(why, p, node, o.missing, NULL, 0);
         }
-        return 0;
+        return MP_NO;
     }
     h = mp_atom_holds(p, node, &o);
     if (h != 1 && why != NULL) {
         mp_why_atom(why, p, node, NULL, &o, h < 0);
     }
-    return h == 1;
+    return h == 1 ? MP_YES : MP_NO;
 }
 
-/* all constraints of a list hold; the first failure explained in why */
+/* all constraints of a list hold (an "and"): MP_YES, MP_NO with the
+   first failure explained in why, or MP_LATER */
 static int
 mp_all_hold(mp_eval_t *e, uint32_t first, uint32_t n, mp_line_t *why)
 {
     uint32_t  i;
+    int       h, later = 0;
 
     for (i = 0; i < n; i++) {
-        if (!mp_node_holds(e, first + i, why, 0)) {
-            return 0;
+        h = mp_node_holds(e, first + i, why, 0);
+        if (h == MP_NO) {
+            return MP_NO;
         }
+        later |= h == MP_LATER;
     }
-    return 1;
+    return later ? MP_LATER : MP_YES;
 }
 
 /* ---- rules ---- */
@@ -726,6 +777,9 @@ mp_all_hold(mp_eval_t *e, uint32_t first, uint32_t n, mp_line_t *why)
 static int
 mp_action_matches(const mp_eval_t *e, const mp_rule_t *r)
 {
+    if (e->req->negotiation) {
+        return 1;           /* any action is asked */
+    }
     if (r->action != MP_ACT_OTHER) {
         return mp_action_covers(r->action, e->action);
     }
@@ -792,18 +846,51 @@ mp_party_target(const mp_eval_t *e, const mp_rule_t *r, mp_out_t *out)
     return 0;
 }
 
-/* refinements and constraints; the failure said in out */
+/*
+ * A prohibition covers a permission when its action covers the
+ * permission's: what a negotiation asks is "may the consumer have what
+ * this permission grants".
+ */
+static int
+mp_rule_covers(const mim_policy_t *p, const mp_rule_t *prohibition,
+    const mp_rule_t *permission)
+{
+    if (prohibition->action != MP_ACT_OTHER
+        && permission->action != MP_ACT_OTHER)
+    {
+        return mp_action_covers(prohibition->action, permission->action);
+    }
+    return prohibition->action == MP_ACT_OTHER
+           && permission->action == MP_ACT_OTHER
+           && prohibition->action_name.len == permission->action_name.len
+           && memcmp(p->arena + prohibition->action_name.off,
+                     p->arena + permission->action_name.off,
+                     permission->action_name.len) == 0;
+}
+
+/*
+ * Refinements and constraints; the failure said in out.  What is not
+ * known before use (negotiation) does not stop a permission and does not
+ * make a prohibition hold.
+ */
 static int
 mp_conditions_hold(mp_eval_t *e, const mp_rule_t *r, mp_out_t *out)
 {
     mp_line_t  l, why;
+    int        h, c;
 
     why.len = 0;
     why.cut = 0;
-    if (mp_all_hold(e, r->ref_first, r->ref_n, &why)
-        && mp_all_hold(e, r->cons_first, r->cons_n, &why))
-    {
+    h = mp_all_hold(e, r->ref_first, r->ref_n, &why);
+    if (h != MP_NO) {
+        c = mp_all_hold(e, r->cons_first, r->cons_n, &why);
+        h = c == MP_YES ? h : c;
+    }
+    if (h == MP_YES || (h == MP_LATER && r->kind == MP_R_PERMISSION)) {
         return 1;
+    }
+    if (h == MP_LATER) {
+        return 0;           /* a prohibition not known to hold: no reason */
     }
     if (out != NULL) {
         mp_line_rule(&l, e->p, r);
@@ -813,10 +900,17 @@ mp_conditions_hold(mp_eval_t *e, const mp_rule_t *r, mp_out_t *out)
     return 0;
 }
 
+/* "read on T"; at negotiation, what the rule is for: "use on T" */
 static void
-mp_line_request(mp_line_t *l, const mp_eval_t *e)
+mp_line_request(mp_line_t *l, const mp_eval_t *e, const mp_rule_t *r)
 {
-    mp_line_mem(l, e->req->action.data, e->req->action.len);
+    if (!e->req->negotiation) {
+        mp_line_mem(l, e->req->action.data, e->req->action.len);
+    } else if (r != NULL) {
+        mp_line_pstr(l, e->p, r->action_name);
+    } else {
+        mp_line_str(l, "any action");
+    }
     if (e->req->target.data != NULL) {
         mp_line_str(l, " on ");
         mp_line_mem(l, e->req->target.data, e->req->target.len);
@@ -836,7 +930,7 @@ mp_say(mp_out_t *out, const mp_eval_t *e, const mp_rule_t *r,
     }
     mp_line_str(&l, what);
     if (with_request) {
-        mp_line_request(&l, e);
+        mp_line_request(&l, e, r);
     }
     mp_out_line(out, &l);
 }
@@ -866,18 +960,22 @@ mp_obligations(mp_eval_t *e, mp_out_t *out)
     return blocked;
 }
 
-/* the first permission that grants, or NULL; failures said in out */
+/*
+ * The first permission from rules[*from] on that grants, or NULL;
+ * failures said in out.  *from moves past the one returned; *covered is
+ * set when a permission's action covers the request.
+ */
 static const mp_rule_t *
-mp_permissions(mp_eval_t *e, mp_out_t *out, int *covered)
+mp_permissions(mp_eval_t *e, mp_out_t *out, size_t *from, int *covered)
 {
     const mim_policy_t  *p = e->p;
     const mp_rule_t     *r;
     mp_line_t            l;
     size_t               i;
 
-    *covered = 0;
-    for (i = 0; i < p->nrules; i++) {
+    for (i = *from; i < p->nrules; i++) {
         r = &p->rules[i];
+        *from = i + 1;
         if (r->kind != MP_R_PERMISSION || !mp_action_matches(e, r)) {
             continue;
         }
@@ -899,23 +997,65 @@ mp_permissions(mp_eval_t *e, mp_out_t *out, int *covered)
     return NULL;
 }
 
-/* the first prohibition that holds for this request, or NULL */
+/*
+ * The first prohibition that holds for this request, or NULL.  At
+ * negotiation, one that holds against the permission grant (none without
+ * a grant: the decision is a deny anyway).
+ */
 static const mp_rule_t *
-mp_prohibitions(mp_eval_t *e)
+mp_prohibitions(mp_eval_t *e, const mp_rule_t *grant)
 {
     const mim_policy_t  *p = e->p;
     const mp_rule_t     *r;
     size_t               i;
+    int                  applies;
 
+    if (e->req->negotiation && grant == NULL) {
+        return NULL;
+    }
     for (i = 0; i < p->nrules; i++) {
         r = &p->rules[i];
-        if (r->kind == MP_R_PROHIBITION && mp_action_matches(e, r)
-            && mp_party_target(e, r, NULL) && mp_conditions_hold(e, r, NULL))
+        if (r->kind != MP_R_PROHIBITION) {
+            continue;
+        }
+        applies = e->req->negotiation ? mp_rule_covers(p, r, grant)
+                                      : mp_action_matches(e, r);
+        if (applies && mp_party_target(e, r, NULL)
+            && mp_conditions_hold(e, r, NULL))
         {
             return r;
         }
     }
     return NULL;
+}
+
+/*
+ * The granting permission and the prohibition against it.  At
+ * negotiation every permission is a candidate: the first one no
+ * prohibition blocks, else the first one that grants and its blocker
+ * (for the conflict strategy to settle).
+ */
+static void
+mp_rules(mp_eval_t *e, mp_out_t *out, int *covered, const mp_rule_t **grant,
+    const mp_rule_t **deny)
+{
+    const mp_rule_t  *g, *d;
+    size_t            from = 0;
+
+    *covered = 0;
+    *grant = mp_permissions(e, out, &from, covered);
+    *deny = mp_prohibitions(e, *grant);
+    if (!e->req->negotiation || *deny == NULL) {
+        return;
+    }
+    while ((g = mp_permissions(e, out, &from, covered)) != NULL) {
+        d = mp_prohibitions(e, g);
+        if (d == NULL) {
+            *grant = g;
+            *deny = NULL;
+            return;
+        }
+    }
 }
 
 static void
@@ -929,8 +1069,7 @@ mp_decide(mp_eval_t *e, mp_out_t *out, mim_policy_decision_t *d)
     int                  blocked, covered;
 
     blocked = mp_obligations(e, out);
-    grant = mp_permissions(e, out, &covered);
-    deny = mp_prohibitions(e);
+    mp_rules(e, out, &covered, &grant, &deny);
     if (blocked) {
         return;             /* deny: the obligations said why */
     }
@@ -975,8 +1114,13 @@ mp_decide(mp_eval_t *e, mp_out_t *out, mim_policy_decision_t *d)
         l.len = 0;
         l.cut = 0;
         mp_line_str(&l, covered ? "no permission grants "
-                                : "no permission for action ");
-        mp_line_mem(&l, e->req->action.data, e->req->action.len);
+                                : "no permission for ");
+        if (e->req->negotiation) {
+            mp_line_str(&l, "any action");
+        } else {
+            mp_line_str(&l, covered ? "" : "action ");
+            mp_line_mem(&l, e->req->action.data, e->req->action.len);
+        }
         if (e->req->target.data != NULL) {
             mp_line_str(&l, covered ? " on " : " on target ");
             mp_line_mem(&l, e->req->target.data, e->req->target.len);

@@ -1187,3 +1187,298 @@ Test(policy_eval, reentrant_across_threads)
     }
     mim_policy_free(p);
 }
+
+/* ---- at negotiation time (mim_policy_request_t.negotiation) ---- */
+
+/* decide json at negotiation time for q: 1 permit; reasons in buf */
+static int
+negotiate(const char *json, rq_t *q, char *buf, size_t cap)
+{
+    mim_policy_t           *p = compile(json);
+    mim_policy_decision_t   d;
+
+    q->req.negotiation = 1;
+    d = eval(p, q, buf, cap);
+    mim_policy_free(p);
+    return d.effect == MIM_POLICY_PERMIT;
+}
+
+#define ATOM(lop, op, ro) \
+    "{\"leftOperand\": \"" lop "\", \"operator\": \"" op "\", " \
+    "\"rightOperand\": " ro "}"
+
+/* one permission to read with one constraint, the target urn:t */
+#define READ_IF(c) \
+    "{\"permission\": [{\"action\": \"read\", \"target\": \"urn:t\", " \
+    "\"constraint\": [" c "]}]}"
+
+Test(policy_eval, negotiation_asks_any_action)
+{
+    char  buf[1024];
+    rq_t  q;
+
+    /* the request's action does not matter: a permission to read is
+       something the consumer can have */
+    rq_init(&q, "delete");
+    q.req.target = s_("urn:t");
+    cr_assert(negotiate(READ_IF(ATOM("dateTime", "gt",
+                                     "\"2020-01-01T00:00:00Z\"")),
+                        &q, buf, sizeof(buf)) == 0, "%s", buf);
+    cr_assert(strstr(buf, "no dateTime") != NULL, "%s", buf);
+    q.req.has_date_time = 1;
+    q.req.date_time = T0;
+    cr_assert(negotiate(READ_IF(ATOM("dateTime", "gt",
+                                     "\"2020-01-01T00:00:00Z\"")),
+                        &q, buf, sizeof(buf)), "%s", buf);
+    cr_assert_str_eq(buf, "[\"permission[0]: grants read on urn:t\"]");
+    /* and the same request at use is refused */
+    q.req.negotiation = 0;
+    {
+        mim_policy_t *p = compile(READ_IF(ATOM("dateTime", "gt",
+                                               "\"2020-01-01T00:00:00Z\"")));
+        cr_assert_eq(eval(p, &q, buf, sizeof(buf)).effect, MIM_POLICY_DENY);
+        mim_policy_free(p);
+    }
+    /* no rule at all, or one for another target: still a deny */
+    cr_assert(!negotiate("{\"prohibition\": [{\"action\": \"read\"}]}", &q,
+                         buf, sizeof(buf)));
+    cr_assert(strstr(buf, "no permission for any action") != NULL, "%s",
+              buf);
+    q.req.target = s_("urn:other");
+    cr_assert(!negotiate(READ_IF(ATOM("dateTime", "gt",
+                                      "\"2020-01-01T00:00:00Z\"")),
+                         &q, buf, sizeof(buf)));
+    cr_assert(strstr(buf, "target is urn:t, not urn:other") != NULL, "%s",
+              buf);
+}
+
+Test(policy_eval, negotiation_defers_what_is_known_at_use)
+{
+    static const char *const  later[] = {
+        ATOM("elapsedTime", "lteq", "\"P30D\""),
+        ATOM("count", "lteq", "10"),
+        ATOM("purpose", "isAnyOf", "[\"urn:p:research\"]"),
+        ATOM("spatial", "eq", "\"urn:place:eu\""),
+        ATOM("recipient", "eq", "\"urn:r\""),
+        ATOM("deliveryChannel", "eq", "\"urn:c\""),
+        ATOM("event", "eq", "\"urn:e\""),
+        ATOM("virtualLocation", "isPartOf", "[\"10.0.0.0/8\"]"),
+    };
+    char    json[1024], buf[1024];
+    rq_t    q;
+    size_t  i;
+
+    for (i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+        rq_init(&q, "use");
+        q.req.target = s_("urn:t");
+        snprintf(json, sizeof(json), READ_IF("%s"), later[i]);
+        cr_expect(negotiate(json, &q, buf, sizeof(buf)),
+                  "%s: assumed to hold at negotiation: %s", later[i], buf);
+        /* at use, absent, it fails as always */
+        q.req.negotiation = 0;
+        q.req.action = s_("read");
+        {
+            mim_policy_t *p = compile(json);
+            cr_expect_eq(eval(p, &q, buf, sizeof(buf)).effect,
+                         MIM_POLICY_DENY, "%s", later[i]);
+            mim_policy_free(p);
+        }
+    }
+}
+
+Test(policy_eval, negotiation_decides_what_it_knows)
+{
+    char  buf[1024];
+    rq_t  q;
+
+    rq_init(&q, "use");
+    q.req.target = s_("urn:t");
+    q.req.has_date_time = 1;
+    q.req.date_time = T0;
+
+    /* a value the request does give is decided */
+    q.req.has_count = 1;
+    q.req.count = 11;
+    cr_assert(!negotiate(READ_IF(ATOM("count", "lteq", "10")), &q, buf,
+                         sizeof(buf)));
+    cr_assert(strstr(buf, "count is 11") != NULL, "%s", buf);
+    rq_purpose(&q, "urn:p:marketing");
+    cr_assert(!negotiate(READ_IF(ATOM("purpose", "isAnyOf",
+                                      "[\"urn:p:research\"]")),
+                         &q, buf, sizeof(buf)));
+
+    /* dateTime: decided, and missing fails */
+    cr_assert(!negotiate(READ_IF(ATOM("dateTime", "lt",
+                                      "\"2026-01-01T00:00:00Z\"")),
+                         &q, buf, sizeof(buf)));
+    q.req.has_date_time = 0;
+    cr_assert(!negotiate(READ_IF(ATOM("dateTime", "gt",
+                                      "\"2026-01-01T00:00:00Z\"")),
+                         &q, buf, sizeof(buf)));
+
+    /* claims: decided, and missing fails */
+    cr_assert(!negotiate(READ_IF(ATOM("urn:mim:claim:role", "eq",
+                                      "\"operator\"")),
+                         &q, buf, sizeof(buf)));
+    cr_assert(strstr(buf, "no such claim") != NULL, "%s", buf);
+    rq_claim(&q, "role", "viewer");
+    cr_assert(!negotiate(READ_IF(ATOM("urn:mim:claim:role", "eq",
+                                      "\"operator\"")),
+                         &q, buf, sizeof(buf)));
+    rq_claim(&q, "role", "operator");
+    cr_assert(negotiate(READ_IF(ATOM("urn:mim:claim:role", "eq",
+                                     "\"operator\"")),
+                        &q, buf, sizeof(buf)), "%s", buf);
+
+    /* the assignee: decided */
+    cr_assert(!negotiate("{\"permission\": [{\"action\": \"use\", "
+                         "\"assignee\": \"did:web:a.example\"}]}", &q, buf,
+                         sizeof(buf)));
+    q.req.assignee = s_("did:web:a.example");
+    cr_assert(negotiate("{\"permission\": [{\"action\": \"use\", "
+                        "\"assignee\": \"did:web:a.example\"}]}", &q, buf,
+                        sizeof(buf)), "%s", buf);
+
+    /* a constraint the engine cannot decide never holds, now as later */
+    cr_assert(!negotiate(READ_IF(ATOM("partner", "eq", "\"gold\"")), &q,
+                         buf, sizeof(buf)));
+    /* an address that is not one is not "absent" */
+    q.req.virtual_location = s_("not-an-address");
+    cr_assert(!negotiate(READ_IF(ATOM("virtualLocation", "isPartOf",
+                                      "[\"10.0.0.0/8\"]")),
+                         &q, buf, sizeof(buf)));
+}
+
+#define T_YES  ATOM("urn:mim:claim:tier", "eq", "\"gold\"")
+#define T_NO   ATOM("urn:mim:claim:tier", "eq", "\"lead\"")
+#define T_LATER ATOM("count", "lteq", "10")
+
+Test(policy_eval, negotiation_logical_constraints_with_unknowns)
+{
+    static const struct {
+        const char  *constraint;
+        int          permission;    /* a permission with it grants */
+        int          prohibition;   /* a prohibition with it holds */
+    } cases[] = {
+        { "{\"and\": [" T_YES ", " T_LATER "]}", 1, 0 },
+        { "{\"and\": [" T_NO ", " T_LATER "]}", 0, 0 },
+        { "{\"or\": [" T_NO ", " T_LATER "]}", 1, 0 },
+        { "{\"or\": [" T_YES ", " T_LATER "]}", 1, 1 },
+        { "{\"or\": [" T_NO ", " T_NO "]}", 0, 0 },
+        { "{\"xone\": [" T_YES ", " T_LATER "]}", 1, 0 },
+        { "{\"xone\": [" T_YES ", " T_YES ", " T_LATER "]}", 0, 0 },
+        { "{\"xone\": [" T_NO ", " T_LATER "]}", 1, 0 },
+        { "{\"xone\": [" T_NO ", " T_YES "]}", 1, 1 },
+        { "{\"andSequence\": [" T_LATER ", " T_YES "]}", 1, 0 },
+        { "{\"or\": [{\"and\": [" T_NO ", " T_LATER "]}, " T_YES "]}", 1, 1 },
+        { T_LATER, 1, 0 },
+        { T_YES, 1, 1 },
+    };
+    char    json[2048], buf[2048];
+    rq_t    q;
+    size_t  i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rq_init(&q, "use");
+        q.req.target = s_("urn:t");
+        rq_claim(&q, "tier", "gold");
+        snprintf(json, sizeof(json), READ_IF("%s"), cases[i].constraint);
+        cr_expect_eq(negotiate(json, &q, buf, sizeof(buf)),
+                     cases[i].permission, "permission %s: %s",
+                     cases[i].constraint, buf);
+        /* a prohibition that holds voids the permission to use */
+        snprintf(json, sizeof(json), "{\"permission\": [{\"action\": "
+                 "\"use\"}], \"prohibition\": [{\"action\": \"use\", "
+                 "\"constraint\": [%s]}]}", cases[i].constraint);
+        cr_expect_eq(negotiate(json, &q, buf, sizeof(buf)),
+                     !cases[i].prohibition, "prohibition %s: %s",
+                     cases[i].constraint, buf);
+    }
+}
+
+Test(policy_eval, negotiation_prohibitions_block_what_they_cover)
+{
+    char  buf[2048];
+    rq_t  q;
+
+    rq_init(&q, "use");
+    q.req.target = s_("urn:t");
+
+    /* policies/dsp-offer.jsonld's shape: use, but never distribute */
+    cr_assert(negotiate("{\"permission\": [{\"action\": \"use\"}], "
+                        "\"prohibition\": [{\"action\": \"distribute\"}]}",
+                        &q, buf, sizeof(buf)), "%s", buf);
+    cr_assert_str_eq(buf, "[\"permission[0]: grants use on urn:t\"]");
+
+    /* a prohibition of use covers a permission to read: conflict */
+    cr_assert(!negotiate("{\"permission\": [{\"action\": \"read\"}], "
+                         "\"prohibition\": [{\"action\": \"use\"}]}", &q,
+                         buf, sizeof(buf)));
+    cr_assert(strstr(buf, "prohibition[0]: prohibits use on urn:t") != NULL,
+              "%s", buf);
+    cr_assert(strstr(buf, "conflict strategy invalid") != NULL, "%s", buf);
+    cr_assert(negotiate("{\"conflict\": \"perm\", \"permission\": "
+                        "[{\"action\": \"read\"}], \"prohibition\": "
+                        "[{\"action\": \"use\"}]}", &q, buf, sizeof(buf)),
+              "%s", buf);
+
+    /* a later permission that nothing blocks is the one granted */
+    cr_assert(negotiate("{\"permission\": [{\"action\": \"modify\"}, "
+                        "{\"action\": \"read\"}], \"prohibition\": "
+                        "[{\"action\": \"modify\"}]}", &q, buf, sizeof(buf)),
+              "%s", buf);
+    cr_assert(strstr(buf, "permission[1]: grants read") != NULL, "%s", buf);
+
+    /* actions outside ODRL's vocabulary: only the same one covers */
+    cr_assert(negotiate("{\"permission\": [{\"action\": \"urn:a:query\"}], "
+                        "\"prohibition\": [{\"action\": \"urn:a:export\"}, "
+                        "{\"action\": \"use\"}]}", &q, buf, sizeof(buf)),
+              "%s", buf);
+    cr_assert(!negotiate("{\"permission\": [{\"action\": \"urn:a:query\"}], "
+                         "\"prohibition\": [{\"action\": \"urn:a:query\"}]}",
+                         &q, buf, sizeof(buf)));
+
+    /* duties and obligations still fail closed */
+    cr_assert(!negotiate("{\"permission\": [{\"action\": \"use\", \"duty\": "
+                         "[{\"action\": \"compensate\"}]}]}", &q, buf,
+                         sizeof(buf)));
+    cr_assert(!negotiate("{\"permission\": [{\"action\": \"use\"}], "
+                         "\"obligation\": [{\"action\": \"delete\"}]}", &q,
+                         buf, sizeof(buf)));
+}
+
+Test(policy_eval, negotiation_allocates_nothing)
+{
+    mim_policy_t           *p;
+    mim_policy_decision_t   d;
+    rq_t                    q;
+    char                    buf[512];
+    int                     k, permits = 0;
+
+    cr_assert_not_null(__sanitizer_install_malloc_and_free_hooks,
+                       "the unit tests run under ASan (make unit)");
+    __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+    p = compile("{\"permission\": [{\"action\": \"modify\"}, {\"action\": "
+                "\"read\", \"constraint\": [{\"xone\": [" T_YES ", "
+                T_LATER "]}, " ATOM("dateTime", "lt",
+                                    "\"2026-06-01T00:00:00Z\"") "]}], "
+                "\"prohibition\": [{\"action\": \"modify\"}, {\"action\": "
+                "\"use\", \"constraint\": [{\"and\": [" T_NO ", "
+                T_LATER "]}]}]}");
+    rq_init(&q, "use");
+    q.req.target = s_("urn:t");
+    q.req.negotiation = 1;
+    q.req.has_date_time = 1;
+    rq_claim(&q, "tier", "gold");
+    for (k = 0; k < 100; k++) {
+        q.req.date_time = T0 + (k - 50) * 86400;
+        counting = 1;
+        mim_policy_eval(p, &q.req, &d, buf, k % 2 ? 64 : sizeof(buf));
+        counting = 0;
+        permits += d.effect == MIM_POLICY_PERMIT;
+    }
+    cr_assert_eq(allocations, 0, "%ld allocations in eval", allocations);
+    cr_assert_gt(permits, 0);
+    cr_assert_lt(permits, 100);
+    mim_policy_free(p);
+}
