@@ -1,0 +1,108 @@
+/*
+ * mim_dsp_int.h - what the files of the DSP core share (dsp/mim_dsp_*.c).
+ * Not part of the interface: jansson types appear here, never in
+ * mim_dsp.h.
+ */
+#ifndef MIM_DSP_INT_H
+#define MIM_DSP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mim_dsp.h"
+
+/*
+ * Limits.  Messages come from untrusted peers and records from a store
+ * others can write to: every input is bounded before it is parsed.
+ */
+#define MIM_DSP_MAX_MSG       (256 * 1024)       /* an inbound message */
+#define MIM_DSP_MAX_DEPTH     64    /* nested arrays and objects: the
+                                       ODRL engine's 16 levels of logical
+                                       constraints take about 40 */
+#define MIM_DSP_MAX_STR       2048               /* a pid, an IRI, a URL */
+#define MIM_DSP_MAX_REASON    MIM_DSP_MAX_MSG    /* a record's reason: a
+                                                    peer's reason array */
+#define MIM_DSP_MAX_CATALOG   (4 * 1024 * 1024)  /* the catalog file */
+#define MIM_DSP_MAX_OFFER     (1024 * 1024)      /* an offer file */
+#define MIM_DSP_MAX_DATASETS  4096
+#define MIM_DSP_MAX_OFFERS    64                 /* per dataset */
+#define MIM_DSP_MAX_FORMATS   16                 /* per dataset */
+#define MIM_DSP_MAX_RECORD    (2 * 1024 * 1024)  /* a negotiation record */
+
+/* the full IRI of a compact 2025-1 term is this prefix + the term */
+#define MIM_DSP_NS            "https://w3id.org/dspace/2025/1/"
+#define MIM_DSP_ODRL_CONTEXT  "http://www.w3.org/ns/odrl.jsonld"
+
+/* room for a JSON path in messages ("offer.permission[0].constraint[1]") */
+#define MIM_DSP_PATH_MAX      160
+
+/* ---- JSON (mim_dsp_util.c) ---- */
+
+/*
+ * Parse untrusted JSON text: at most max bytes, an object at the top,
+ * nesting at most MIM_DSP_MAX_DEPTH (checked before jansson builds
+ * anything), duplicate members and NUL characters refused.  what names
+ * the text in messages ("message", "record").
+ */
+mim_result_t mim_dsp_json_load(const char *json, size_t len, size_t max,
+    const char *what, json_t **out);
+
+/* compact JSON text of v, malloc()ed; *len may be NULL */
+mim_result_t mim_dsp_json_dump(const json_t *v, char **out, size_t *len);
+
+/* a new ["https://w3id.org/dspace/2025/1/context.jsonld"], or NULL */
+json_t *mim_dsp_context_new(void);
+
+/*
+ * A new JSON string of value.  Text from callers may be anything: what
+ * is not UTF-8 is refused (MIM_ERR_INVALID naming what) rather than
+ * written as invalid JSON.
+ */
+mim_result_t mim_dsp_string_new(const char *what, const char *value,
+    json_t **out);
+
+/*
+ * obj[key] = a new string (mim_dsp_string_new); a NULL value sets nothing. 
+ */
+mim_result_t mim_dsp_put_str(json_t *obj, const char *key,
+    const char *value);
+
+/* obj[key] = value, the reference stolen even on failure */
+mim_result_t mim_dsp_put_new(json_t *obj, const char *key, json_t *value);
+
+/* the out-of-memory result */
+mim_result_t mim_dsp_nomem(void);
+
+/* a malloc()ed copy of n bytes plus a NUL, or NULL */
+char *mim_dsp_strndup(const char *s, size_t n);
+
+/*
+ * Untrusted text for a message: printable ASCII kept, anything else '?',
+ * cut to cap - 1 bytes with "..." when longer; always terminated.
+ */
+void mim_dsp_safe_text(char *dst, size_t cap, const char *src, size_t n);
+
+/* "urn:uuid:..." derived from data (SHA-256, RFC 9562 version 8) */
+void mim_dsp_name_uuid(const void *data, size_t n,
+    char out[MIM_DSP_UUID_LEN]);
+
+/* ---- the DSP schema rules of an ODRL offer (mim_dsp_msg.c) ---- */
+
+/*
+ * The rules of contract-schema.json for an offer at path ("offer",
+ * "datasets[0].offers[1]"): "@id" a non-empty string, "profile" a string
+ * or strings, permission / prohibition (at least one of them) and
+ * obligation non-empty arrays of rules, each with an "action" string and
+ * "constraint" an array of atomic (leftOperand, operator of the schema's
+ * list, rightOperand a string, object or array) or logical (exactly one
+ * of and, or, xone, andSequence) constraints.  in_message: a
+ * MessageOffer, whose "@type" is required; otherwise "@type" may be
+ * absent.  "@type", when present, is "Offer"; "target", when present, a
+ * non-empty string.
+ */
+mim_result_t mim_dsp_offer_validate(const json_t *offer, const char *path,
+    int in_message);
+
+#endif /* MIM_DSP_INT_H */

@@ -1,0 +1,585 @@
+/*
+ * mim_dsp_util.c - small pieces of the DSP core: bounded JSON reading and
+ * writing, identifiers (urn:uuid), callback addresses and the paths of
+ * callbacks, times.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "mim_dsp_int.h"
+#include "mim_json.h"
+
+/* ---- JSON ---- */
+
+/*
+ * The deepest nesting of arrays and objects in text, counted without
+ * building anything, so that a hostile "[[[[..." costs nothing.  Not a
+ * validator: jansson reads the text afterwards.
+ */
+static int
+json_depth_over(const char *s, size_t n, int max)
+{
+    size_t  i;
+    int     depth = 0, in_string = 0;
+
+    for (i = 0; i < n; i++) {
+        if (in_string) {
+            if (s[i] == '\\') {
+                i++;
+            } else if (s[i] == '"') {
+                in_string = 0;
+            }
+            continue;
+        }
+        switch (s[i]) {
+        case '"':
+            in_string = 1;
+            break;
+        case '[':
+        case '{':
+            if (++depth > max) {
+                return 1;
+            }
+            break;
+        case ']':
+        case '}':
+            depth--;
+            break;
+        }
+    }
+    return 0;
+}
+
+mim_result_t
+mim_dsp_json_load(const char *json, size_t len, size_t max, const char *what,
+    json_t **out)
+{
+    json_error_t   jerr;
+    json_t        *root;
+    char           text[96];
+
+    *out = NULL;
+    if (json == NULL || len == 0) {
+        return mim_result_err(MIM_ERR_INVALID, "%s: empty", what);
+    }
+    if (len > max) {
+        return mim_result_err(MIM_ERR_LIMIT, "%s: larger than %zu bytes",
+                              what, max);
+    }
+    /* never JSON, whatever a lexer makes of it */
+    if (memchr(json, '\0', len) != NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "%s: a NUL byte", what);
+    }
+    if (json_depth_over(json, len, MIM_DSP_MAX_DEPTH)) {
+        return mim_result_err(MIM_ERR_LIMIT, "%s: nested deeper than %d "
+                              "levels", what, MIM_DSP_MAX_DEPTH);
+    }
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        /* jansson quotes the input near the error: it is untrusted */
+        mim_dsp_safe_text(text, sizeof(text), jerr.text, strlen(jerr.text));
+        return mim_result_err(MIM_ERR_INVALID, "%s: not JSON: line %d, "
+                              "column %d: %s", what, jerr.line, jerr.column,
+                              text);
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return mim_result_err(MIM_ERR_INVALID, "%s: not a JSON object",
+                              what);
+    }
+    *out = root;
+    return mim_result_ok();
+}
+
+mim_result_t
+mim_dsp_json_dump(const json_t *v, char **out, size_t *len)
+{
+    char  *s;
+
+    *out = NULL;
+    if (len != NULL) {
+        *len = 0;
+    }
+    s = json_dumps(v, JSON_COMPACT);
+    if (s == NULL) {
+        return mim_dsp_nomem();
+    }
+    *out = s;
+    if (len != NULL) {
+        *len = strlen(s);
+    }
+    return mim_result_ok();
+}
+
+json_t *
+mim_dsp_context_new(void)
+{
+    json_t  *a = json_array();
+
+    if (a == NULL || json_array_append_new(a, json_string(MIM_DSP_CONTEXT))
+                     != 0)
+    {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+static int
+utf8_valid(const char *s, size_t n)
+{
+    size_t  i, k;
+
+    for (i = 0; i < n; i += k) {
+        k = mim_utf8_len((const unsigned char *) s + i, n - i);
+        if (k == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+mim_result_t
+mim_dsp_string_new(const char *what, const char *value, json_t **out)
+{
+    size_t  n = strlen(value);
+
+    *out = NULL;
+    if (!utf8_valid(value, n)) {
+        return mim_result_err(MIM_ERR_INVALID, "%s: not UTF-8 text", what);
+    }
+    *out = json_stringn(value, n);
+    return *out != NULL ? mim_result_ok() : mim_dsp_nomem();
+}
+
+mim_result_t
+mim_dsp_put_str(json_t *obj, const char *key, const char *value)
+{
+    json_t        *v;
+    mim_result_t   r;
+
+    if (value == NULL) {
+        return mim_result_ok();
+    }
+    r = mim_dsp_string_new(key, value, &v);
+    return mim_ok(r) ? mim_dsp_put_new(obj, key, v) : r;
+}
+
+mim_result_t
+mim_dsp_put_new(json_t *obj, const char *key, json_t *value)
+{
+    /* json_object_set_new() releases value when it fails */
+    if (value == NULL || json_object_set_new(obj, key, value) != 0) {
+        return mim_dsp_nomem();
+    }
+    return mim_result_ok();
+}
+
+mim_result_t
+mim_dsp_nomem(void)
+{
+    return mim_result_err(MIM_ERR_NOMEM, "out of memory");
+}
+
+char *
+mim_dsp_strndup(const char *s, size_t n)
+{
+    char  *d = malloc(n + 1);
+
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+void
+mim_dsp_safe_text(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t  i, room;
+    int     cut = 0;
+
+    if (cap == 0) {
+        return;
+    }
+    room = cap - 1;
+    if (n > room) {
+        cut = room >= 8;
+        n = cut ? room - 3 : room;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char  c = (unsigned char) src[i];
+
+        dst[i] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+    }
+    if (cut) {
+        memcpy(dst + i, "...", 3);
+        i += 3;
+    }
+    dst[i] = '\0';
+}
+
+static void
+format_uuid(const unsigned char b[16], char out[MIM_DSP_UUID_LEN])
+{
+    static const char  hex[] = "0123456789abcdef";
+    char              *p;
+    int                i;
+
+    memcpy(out, "urn:uuid:", 9);
+    p = out + 9;
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            *p++ = '-';
+        }
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 0x0f];
+    }
+    *p = '\0';
+}
+
+void
+mim_dsp_name_uuid(const void *data, size_t n, char out[MIM_DSP_UUID_LEN])
+{
+    unsigned char  md[SHA256_DIGEST_LENGTH];
+
+    SHA256(data, n, md);
+    md[6] = (unsigned char) ((md[6] & 0x0f) | 0x80);    /* version 8 */
+    md[8] = (unsigned char) ((md[8] & 0x3f) | 0x80);    /* RFC variant */
+    format_uuid(md, out);
+}
+
+mim_result_t
+mim_dsp_new_urn_uuid(char out[MIM_DSP_UUID_LEN])
+{
+    unsigned char  b[16];
+
+    out[0] = '\0';
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        return mim_result_err(MIM_ERR_CRYPTO, "RAND_bytes failed");
+    }
+    b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);      /* version 4 */
+    b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+    format_uuid(b, out);
+    return mim_result_ok();
+}
+
+/* ---- callback addresses ---- */
+
+/* RFC 3986 pchar but '%' (checked apart) and '/' */
+static int
+path_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@", c) != NULL;
+}
+
+static int
+hex_digit(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+           || (c >= 'A' && c <= 'F');
+}
+
+static int
+host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+}
+
+/* "http" or "https" (any case) and "://": *https, *used the length */
+static mim_result_t
+url_scheme(const char *s, size_t len, int *https, size_t *used)
+{
+    size_t  n = 0;
+    char    name[24];
+
+    while (n < len && ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A'
+           && s[n] <= 'Z') || (n > 0 && ((s[n] >= '0' && s[n] <= '9')
+           || s[n] == '+' || s[n] == '-' || s[n] == '.'))))
+    {
+        n++;
+    }
+    if (n == 0 || n >= len || s[n] != ':') {
+        return mim_result_err(MIM_ERR_INVALID, "not an absolute URL (no "
+                              "scheme)");
+    }
+    if (n == 4 && strncasecmp(s, "http", 4) == 0) {
+        *https = 0;
+    } else if (n == 5 && strncasecmp(s, "https", 5) == 0) {
+        *https = 1;
+    } else {
+        mim_dsp_safe_text(name, sizeof(name), s, n);
+        return mim_result_err(MIM_ERR_UNSUPPORTED, "scheme \"%s\" is not "
+                              "supported (http or https)", name);
+    }
+    if (len - n < 3 || s[n + 1] != '/' || s[n + 2] != '/') {
+        return mim_result_err(MIM_ERR_INVALID, "no \"//\" and host after "
+                              "the scheme");
+    }
+    *used = n + 3;
+    return mim_result_ok();
+}
+
+/* host[:port] of the authority a..a+n */
+static mim_result_t
+url_authority(mim_dsp_url_t *url, const char *a, size_t n)
+{
+    const char     *host = a, *end = a + n, *colon;
+    size_t          host_len, i;
+    char            literal[INET6_ADDRSTRLEN];
+    unsigned char   addr[16];
+    long            port = 0;
+
+    if (memchr(a, '@', n) != NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "userinfo (\"user@\") is not "
+                              "allowed");
+    }
+    if (n > 0 && a[0] == '[') {
+        colon = memchr(a, ']', n);
+        if (colon == NULL) {
+            return mim_result_err(MIM_ERR_INVALID, "IPv6 literal without "
+                                  "\"]\"");
+        }
+        host = a + 1;
+        host_len = (size_t) (colon - host);
+        if (host_len == 0 || host_len >= sizeof(literal)) {
+            return mim_result_err(MIM_ERR_INVALID, "bad IPv6 literal");
+        }
+        memcpy(literal, host, host_len);
+        literal[host_len] = '\0';
+        if (inet_pton(AF_INET6, literal, addr) != 1) {
+            return mim_result_err(MIM_ERR_INVALID, "bad IPv6 literal");
+        }
+        colon++;
+        if (colon < end && *colon != ':') {
+            return mim_result_err(MIM_ERR_INVALID, "text after the IPv6 "
+                                  "literal");
+        }
+    } else {
+        colon = memchr(a, ':', n);
+        host_len = colon != NULL ? (size_t) (colon - a) : n;
+        if (colon == NULL) {
+            colon = end;
+        }
+        for (i = 0; i < host_len; i++) {
+            if (!host_char((unsigned char) a[i])) {
+                return mim_result_err(MIM_ERR_INVALID, "bad character in "
+                                      "the host");
+            }
+        }
+    }
+    if (host_len == 0) {
+        return mim_result_err(MIM_ERR_INVALID, "no host");
+    }
+    if (host_len > 253) {
+        return mim_result_err(MIM_ERR_INVALID, "host longer than 253 bytes");
+    }
+    if (colon < end) {
+        /* ":port": 1 to 65535 */
+        if (colon + 1 == end) {
+            return mim_result_err(MIM_ERR_INVALID, "empty port");
+        }
+        for (i = 1; colon + i < end; i++) {
+            if (colon[i] < '0' || colon[i] > '9' || i > 5) {
+                return mim_result_err(MIM_ERR_INVALID, "bad port");
+            }
+            port = port * 10 + (colon[i] - '0');
+        }
+        if (port < 1 || port > 65535) {
+            return mim_result_err(MIM_ERR_INVALID, "port out of range");
+        }
+        url->port = (int) port;
+    }
+    url->host = mim_dsp_strndup(host, host_len);
+    return url->host != NULL ? mim_result_ok() : mim_dsp_nomem();
+}
+
+static mim_result_t
+url_path(mim_dsp_url_t *url, const char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char  c = (unsigned char) p[i];
+
+        if (c == '%') {
+            if (i + 2 >= n || !hex_digit((unsigned char) p[i + 1])
+                || !hex_digit((unsigned char) p[i + 2]))
+            {
+                return mim_result_err(MIM_ERR_INVALID, "bad percent-encoding "
+                                      "in the path");
+            }
+            i += 2;
+        } else if (c != '/' && !path_char(c)) {
+            return mim_result_err(MIM_ERR_INVALID, "bad character in the "
+                                  "path");
+        }
+    }
+    /* "https://c.example/cb/" and ".../cb" are the same address */
+    while (n > 0 && p[n - 1] == '/') {
+        n--;
+    }
+    url->path = mim_dsp_strndup(p, n);
+    return url->path != NULL ? mim_result_ok() : mim_dsp_nomem();
+}
+
+mim_result_t
+mim_dsp_url_parse(mim_dsp_url_t *url, const char *text, size_t len)
+{
+    mim_result_t   r;
+    size_t         i, used = 0, auth_len;
+    const char    *auth;
+
+    if (url == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "no URL");
+    }
+    memset(url, 0, sizeof(*url));
+    if (text == NULL || len == 0) {
+        return mim_result_err(MIM_ERR_INVALID, "empty URL");
+    }
+    if (len > MIM_DSP_MAX_STR) {
+        return mim_result_err(MIM_ERR_LIMIT, "URL longer than %d bytes",
+                              MIM_DSP_MAX_STR);
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char  c = (unsigned char) text[i];
+
+        if (c <= 0x20 || c >= 0x7f) {
+            return mim_result_err(MIM_ERR_INVALID, "a space, control or "
+                                  "non-ASCII byte at offset %zu", i);
+        }
+        if (c == '?' || c == '#') {
+            return mim_result_err(MIM_ERR_INVALID, "a callback address has "
+                                  "no query or fragment");
+        }
+    }
+    r = url_scheme(text, len, &url->https, &used);
+    if (!mim_ok(r)) {
+        return r;
+    }
+    url->port = url->https ? 443 : 80;
+    auth = text + used;
+    auth_len = len - used;
+    for (i = 0; i < auth_len && auth[i] != '/'; i++) {
+        /* the authority ends at the path */
+    }
+    r = url_authority(url, auth, i);
+    if (mim_ok(r)) {
+        r = url_path(url, auth + i, auth_len - i);
+    }
+    if (!mim_ok(r)) {
+        mim_dsp_url_free(url);
+        url->port = 0;
+        url->https = 0;
+    }
+    return r;
+}
+
+void
+mim_dsp_url_free(mim_dsp_url_t *url)
+{
+    if (url == NULL) {
+        return;
+    }
+    free(url->host);
+    free(url->path);
+    url->host = NULL;
+    url->path = NULL;
+}
+
+/* a path segment keeps unreserved characters and ':' (urn:uuid:...) */
+static int
+segment_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+           || c == '~' || c == ':';
+}
+
+mim_result_t
+mim_dsp_callback_path(const mim_dsp_url_t *url, const char *collection,
+    const char *pid, const char *what, char **out)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+    size_t             base, pid_len, i, cap;
+    char              *p, *s;
+
+    if (out == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "no output");
+    }
+    *out = NULL;
+    if (url == NULL || url->path == NULL || collection == NULL
+        || *collection == '\0' || what == NULL || *what == '\0')
+    {
+        return mim_result_err(MIM_ERR_INVALID, "no callback address, "
+                              "collection or message");
+    }
+    if (pid == NULL || *pid == '\0') {
+        return mim_result_err(MIM_ERR_INVALID, "no process id");
+    }
+    pid_len = strlen(pid);
+    if (strcmp(pid, ".") == 0 || strcmp(pid, "..") == 0) {
+        /* a path would climb out of the callback address */
+        return mim_result_err(MIM_ERR_INVALID, "process id \"%s\" is not a "
+                              "path segment", pid);
+    }
+    if (pid_len > MIM_DSP_MAX_STR) {
+        return mim_result_err(MIM_ERR_LIMIT, "process id longer than %d "
+                              "bytes", MIM_DSP_MAX_STR);
+    }
+    base = strlen(url->path);
+    while (base > 0 && url->path[base - 1] == '/') {
+        base--;
+    }
+    cap = base + strlen(collection) + 3 * pid_len + strlen(what) + 4;
+    s = malloc(cap);
+    if (s == NULL) {
+        return mim_dsp_nomem();
+    }
+    memcpy(s, url->path, base);
+    p = s + base;
+    p += sprintf(p, "/%s/", collection);
+    for (i = 0; i < pid_len; i++) {
+        unsigned char  c = (unsigned char) pid[i];
+
+        if (segment_char(c)) {
+            *p++ = (char) c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0x0f];
+        }
+    }
+    sprintf(p, "/%s", what);
+    *out = s;
+    return mim_result_ok();
+}
+
+/* ---- time ---- */
+
+/* 9999-12-31T23:59:59Z: xsd:dateTime has no fifth year digit */
+#define TIME_MAX  INT64_C(253402300799)
+
+void
+mim_dsp_format_time(int64_t t, char out[32])
+{
+    struct tm  tm;
+    time_t     tt;
+
+    t = t < 0 ? 0 : t > TIME_MAX ? TIME_MAX : t;
+    tt = (time_t) t;
+    if (gmtime_r(&tt, &tm) == NULL
+        || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    {
+        strcpy(out, "1970-01-01T00:00:00Z");
+    }
+}
