@@ -13,6 +13,7 @@
 
 #include "mim_key.h"
 #include "mim_jws.h"
+#include "mim_policy.h"
 
 
 typedef struct {
@@ -59,6 +60,28 @@ typedef struct {
  */
 ngx_int_t ngx_http_mim_auth_caller(ngx_http_request_t *r, ngx_str_t *party,
     ngx_array_t **claims);
+
+
+/*
+ * At configuration time, for the other modules: the mim_zone (NULL when
+ * none) and the mim_participant_id of the server being configured (the
+ * srv conf of auth must have been merged: call from a loc conf merge of a
+ * module after ngx_http_mim_auth_module, or later).  Shm entry kinds of
+ * all modules are listed here so that they never collide.
+ */
+ngx_shm_zone_t *ngx_http_mim_conf_zone(ngx_conf_t *cf);
+ngx_str_t *ngx_http_mim_conf_participant_id(ngx_conf_t *cf);
+
+#define NGX_HTTP_MIM_SHM_KIND_DSP_NEG   16   /* negotiation records */
+#define NGX_HTTP_MIM_SHM_KIND_DSP_AGR   17   /* agreements */
+
+
+/*
+ * The caller's claims as the ODRL engine takes them (urn:mim:claim:NAME),
+ * in r's pool; none when nobody was identified.  NGX_ERROR: no memory.
+ */
+ngx_int_t ngx_http_mim_auth_policy_claims(ngx_http_request_t *r,
+    mim_claim_t **claims, size_t *n);
 
 
 /* add a null-terminated list of variables (preconfiguration) */

@@ -889,6 +889,80 @@ ngx_http_mim_auth_caller(ngx_http_request_t *r, ngx_str_t *party,
 }
 
 
+ngx_int_t
+ngx_http_mim_auth_policy_claims(ngx_http_request_t *r, mim_claim_t **claims,
+    size_t *n)
+{
+    ngx_str_t                   party;
+    ngx_uint_t                  i, j;
+    mim_str_t                  *values;
+    mim_claim_t                *out;
+    ngx_array_t                *list;
+    ngx_http_mim_auth_claim_t  *claim;
+
+    *claims = NULL;
+    *n = 0;
+
+    if (ngx_http_mim_auth_caller(r, &party, &list) != NGX_OK
+        || list->nelts == 0)
+    {
+        return NGX_OK;
+    }
+
+    out = ngx_palloc(r->pool, list->nelts * sizeof(mim_claim_t));
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    claim = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        values = ngx_palloc(r->pool,
+                            (claim[i].nvalues + 1) * sizeof(mim_str_t));
+        if (values == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < claim[i].nvalues; j++) {
+            values[j].data = (char *) claim[i].values[j].data;
+            values[j].len = claim[i].values[j].len;
+        }
+
+        out[i].name.data = (char *) claim[i].name.data;
+        out[i].name.len = claim[i].name.len;
+        out[i].values = values;
+        out[i].n = claim[i].nvalues;
+    }
+
+    *claims = out;
+    *n = list->nelts;
+
+    return NGX_OK;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_mim_conf_zone(ngx_conf_t *cf)
+{
+    ngx_http_mim_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mim_auth_module);
+
+    return amcf->zone;
+}
+
+
+ngx_str_t *
+ngx_http_mim_conf_participant_id(ngx_conf_t *cf)
+{
+    ngx_http_mim_auth_srv_conf_t  *ascf;
+
+    ascf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_mim_auth_module);
+
+    return &ascf->participant_id;
+}
+
+
 static void
 ngx_http_mim_auth_ctx_cleanup(void *data)
 {

@@ -349,12 +349,10 @@ static ngx_int_t
 ngx_http_mim_policy_caller(ngx_http_request_t *r,
     ngx_http_mim_policy_loc_conf_t *plcf, mim_policy_request_t *req)
 {
-    ngx_str_t                   party;
-    ngx_uint_t                  i, j;
-    mim_str_t                  *values;
-    mim_claim_t                *claims;
-    ngx_array_t                *list;
-    ngx_http_mim_auth_claim_t  *claim;
+    size_t        i, n;
+    ngx_str_t     party;
+    mim_claim_t  *claims;
+    ngx_array_t  *list;
 
     if (ngx_http_mim_auth_caller(r, &party, &list) != NGX_OK) {
         return NGX_OK;
@@ -365,46 +363,22 @@ ngx_http_mim_policy_caller(ngx_http_request_t *r,
         req->assignee.len = party.len;
     }
 
-    if (list->nelts == 0) {
-        return NGX_OK;
-    }
-
-    claims = ngx_palloc(r->pool, list->nelts * sizeof(mim_claim_t));
-    if (claims == NULL) {
+    if (ngx_http_mim_auth_policy_claims(r, &claims, &n) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    claim = list->elts;
-
-    for (i = 0; i < list->nelts; i++) {
-        values = ngx_palloc(r->pool,
-                            (claim[i].nvalues + 1) * sizeof(mim_str_t));
-        if (values == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (j = 0; j < claim[i].nvalues; j++) {
-            values[j].data = (char *) claim[i].values[j].data;
-            values[j].len = claim[i].values[j].len;
-        }
-
-        claims[i].name.data = (char *) claim[i].name.data;
-        claims[i].name.len = claim[i].name.len;
-        claims[i].values = values;
-        claims[i].n = claim[i].nvalues;
-
-        if (req->purpose_n == 0
-            && claim[i].name.len == sizeof("purpose") - 1
-            && ngx_strncmp(claim[i].name.data, "purpose",
+    for (i = 0; i < n && req->purpose_n == 0; i++) {
+        if (claims[i].name.len == sizeof("purpose") - 1
+            && ngx_strncmp(claims[i].name.data, "purpose",
                            sizeof("purpose") - 1) == 0)
         {
-            req->purpose = values;
-            req->purpose_n = claim[i].nvalues;
+            req->purpose = claims[i].values;
+            req->purpose_n = claims[i].n;
         }
     }
 
     req->claims = claims;
-    req->claims_n = list->nelts;
+    req->claims_n = n;
 
     return NGX_OK;
 }

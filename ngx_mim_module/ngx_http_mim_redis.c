@@ -48,6 +48,8 @@
 
 typedef struct {
     ngx_http_request_t             *request;   /* NULL once it is gone */
+    ngx_http_mim_redis_task_pt      task;      /* or a task's command */
+    ngx_pool_t                     *pool;      /* the task's pool */
     ngx_pool_cleanup_t             *cleanup;   /* in the request's pool */
     ngx_http_mim_redis_handler_pt   done;
     void                           *data;
@@ -274,6 +276,80 @@ ngx_http_mim_redis_send(ngx_http_request_t *r, ngx_uint_t argc,
 }
 
 
+ngx_int_t
+ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
+    ngx_str_t *argv, ngx_http_mim_redis_task_pt done, void *data,
+    ngx_str_t *reason)
+{
+    size_t                       *lens;
+    ngx_uint_t                    i;
+    const char                  **args;
+    ngx_http_mim_redis_cmd_t     *cmd;
+    ngx_http_mim_redis_worker_t  *w = &ngx_http_mim_redis_worker;
+
+    if (w->conf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (w->ac == NULL || w->state == NGX_HTTP_MIM_REDIS_DOWN) {
+        reason->data = ngx_pnalloc(pool, w->reason_len);
+        if (reason->data == NULL) {
+            return NGX_ERROR;
+        }
+        reason->len = w->reason_len;
+        ngx_memcpy(reason->data, w->reason, w->reason_len);
+        return NGX_BUSY;
+    }
+
+    args = ngx_palloc(pool, argc * sizeof(char *));
+    lens = ngx_palloc(pool, argc * sizeof(size_t));
+    if (args == NULL || lens == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < argc; i++) {
+        args[i] = (const char *) argv[i].data;
+        lens[i] = argv[i].len;
+    }
+
+    cmd = ngx_calloc(sizeof(ngx_http_mim_redis_cmd_t), w->log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->reply = ngx_pcalloc(pool, sizeof(ngx_http_mim_redis_reply_t));
+    if (cmd->reply == NULL) {
+        ngx_free(cmd);
+        return NGX_ERROR;
+    }
+
+    if (redisAsyncCommandArgv(w->ac, ngx_http_mim_redis_reply, cmd,
+                              (int) argc, args, lens)
+        != REDIS_OK)
+    {
+        ngx_free(cmd);
+        ngx_str_set(reason, "the Redis connection is closing");
+        return NGX_BUSY;
+    }
+
+    cmd->task = done;
+    cmd->pool = pool;
+    cmd->data = data;
+
+    cmd->timer.handler = ngx_http_mim_redis_cmd_timeout;
+    cmd->timer.data = cmd;
+    cmd->timer.log = w->log;
+
+    cmd->wake.handler = ngx_http_mim_redis_wake;
+    cmd->wake.data = cmd;
+    cmd->wake.log = w->log;
+
+    ngx_add_timer(&cmd->timer, w->conf->timeout);
+
+    return NGX_OK;
+}
+
+
 /* ---- commands and replies ------------------------------------------- */
 
 static void
@@ -288,12 +364,12 @@ ngx_http_mim_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         ngx_del_timer(&cmd->timer);
     }
 
-    if (cmd->request == NULL || w->exiting) {
+    if ((cmd->request == NULL && cmd->task == NULL) || w->exiting) {
         ngx_http_mim_redis_free_cmd(cmd);
         return;
     }
 
-    pool = cmd->request->pool;
+    pool = cmd->task ? cmd->pool : cmd->request->pool;
 
     if (reply == NULL) {
         ngx_http_mim_redis_fail_reply(cmd->reply, pool, w);
@@ -398,6 +474,12 @@ ngx_http_mim_redis_wake(ngx_event_t *ev)
 
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
+
+    if (cmd->task) {
+        cmd->task(cmd->data, cmd->reply);
+        ngx_http_mim_redis_free_cmd(cmd);
+        return;
+    }
 
     r = cmd->request;
 

@@ -90,4 +90,19 @@ ngx_int_t ngx_http_mim_redis_send(ngx_http_request_t *r, ngx_uint_t argc,
     ngx_str_t *reason);
 
 
+/*
+ * A command of no request (the DSP outbox, from a timer): the reply is
+ * copied into pool and done(data, reply) is called once, from a posted
+ * event, also with a FAILED reply when Redis drops or the command times
+ * out; only a worker that exits never calls it.  Whatever data and pool
+ * are must live until then.  Return values as for ngx_http_mim_redis_send.
+ */
+typedef void (*ngx_http_mim_redis_task_pt)(void *data,
+    ngx_http_mim_redis_reply_t *reply);
+
+ngx_int_t ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
+    ngx_str_t *argv, ngx_http_mim_redis_task_pt done, void *data,
+    ngx_str_t *reason);
+
+
 #endif /* NGX_HTTP_MIM_REDIS_H_INCLUDED_ */
