@@ -159,8 +159,12 @@ def redis_line(redis, options="timeout=500ms"):
     return "mim_redis %s:%d %s;" % (redis.host, redis.port, options)
 
 
+LOOPBACK_ALLOWED = "mim_dsp_callback_allow 127.0.0.0/8 ::1;"
+
+
 def start_dsp(nginx, redis, directory, catalog=None, dsp_extra="",
-              http_extra="", catalog_path=None):
+              http_extra="", catalog_path=None,
+              callback_allow=LOOPBACK_ALLOWED):
     """Start conf/test/dsp.conf.in with the test catalog (written under
     DIRECTORY/catalog unless catalog_path is given); returns the
     NginxServer."""
@@ -168,7 +172,8 @@ def start_dsp(nginx, redis, directory, catalog=None, dsp_extra="",
         catalog_path = write_catalog(Path(directory) / "catalog", catalog)
     return nginx("dsp", SIGNING_KEY=paths.CERTS / "sign-es256.key",
                  REDIS=redis_line(redis), CATALOG=catalog_path,
-                 DSP_EXTRA=dsp_extra, HTTP_EXTRA=http_extra)
+                 DSP_EXTRA=dsp_extra, HTTP_EXTRA=http_extra,
+                 CALLBACK_ALLOW=callback_allow)
 
 
 def neg_keys(redis):
