@@ -429,3 +429,24 @@ def test_operator_decisions_on_unknown_negotiations_are_404(gateway):
         status, answer = admin(srv, "POST", "/negotiations/%s/%s"
                                % (new_pid(), action), body)
         assert status == 404, (action, status, answer)
+
+
+def test_outbound_token_goes_with_every_message(gateway, callback):
+    """mim_dsp_outbound_token: the consumer can tell our messages from
+    anybody's; without it no Authorization header is sent (the other
+    tests)."""
+    srv = gateway(dsp_extra="mim_dsp_outbound_token s3cr3t-for-consumers;")
+    consumer = Consumer(srv)
+    pid, cpid, msg = agreed(consumer, callback, OPEN, "/cb")
+    assert msg.header("Authorization") == "Bearer s3cr3t-for-consumers"
+    status, body = consumer.verify(pid, cpid)
+    assert status == 200, (status, body)
+    event = callback.wait_for("/negotiations/%s/events" % cpid)
+    assert event.header("Authorization") == "Bearer s3cr3t-for-consumers"
+
+
+def test_no_authorization_header_without_outbound_token(gateway, callback):
+    consumer = Consumer(gateway())
+    _, _, msg = agreed(consumer, callback, OPEN, "/cb")
+    assert msg.header("Authorization") is None
+    assert msg.header("Content-Type") == "application/json"
