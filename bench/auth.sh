@@ -92,22 +92,6 @@ url() {
     echo "http://127.0.0.1:$1$PATH_UNDER_TEST"
 }
 
-# token_of PORT: an access token from that gateway's endpoint
-token_of() {
-    "$PYTHON" - "$1" <<'EOF'
-import json, sys
-from mimtest import request
-from mimtest.identity import client_assertion, party, token_form
-p = party("participant1")
-resp = request("POST", "http://127.0.0.1:%s/connect/token" % sys.argv[1],
-               headers={"Content-Type": "application/x-www-form-urlencoded"},
-               body=token_form(p.party_id, client_assertion(p)).encode())
-if resp.status != 200:
-    sys.exit("token endpoint: %d %s" % (resp.status, resp.body[:300]))
-print(json.loads(resp.body)["access_token"])
-EOF
-}
-
 # ---------------------------------------------- the gateways really guard --
 
 # check_guarded PORT TOKEN: 401 without the token, the entity with it

@@ -235,3 +235,21 @@ check_logs() {
         fi
     done
 }
+
+# token_of PORT: an access token for participant1 from the gateway on PORT
+# (its mim_token_endpoint at /connect/token); needs PYTHON and PYTHONPATH
+token_of() {
+    "$PYTHON" - "$1" <<'EOF'
+import json, sys
+from mimtest import request
+from mimtest.identity import client_assertion, party, token_form
+p = party("participant1")
+resp = request("POST", "http://127.0.0.1:%s/connect/token" % sys.argv[1],
+               headers={"Content-Type": "application/x-www-form-urlencoded"},
+               body=token_form(p.party_id, client_assertion(p)).encode())
+if resp.status != 200:
+    sys.exit("token endpoint: %d %s" % (resp.status, resp.body[:300]))
+print(json.loads(resp.body)["access_token"])
+EOF
+}
+
