@@ -224,10 +224,11 @@ static const struct {
       MIM_DSP_MAX_STR, 1 },
     { "consumerPid", M_STR, offsetof(mim_dsp_neg_t, consumer_pid),
       MIM_DSP_MAX_STR, 1 },
+    /* the glue relies on these two: who may see it, where to answer */
     { "consumer", M_STR, offsetof(mim_dsp_neg_t, consumer),
-      MIM_DSP_MAX_STR, 0 },
+      MIM_DSP_MAX_STR, 1 },
     { "callbackAddress", M_STR, offsetof(mim_dsp_neg_t, callback_address),
-      MIM_DSP_MAX_STR, 0 },
+      MIM_DSP_MAX_STR, 1 },
     { "dataset", M_STR, offsetof(mim_dsp_neg_t, dataset),
       MIM_DSP_MAX_STR, 0 },
     { "offerId", M_STR, offsetof(mim_dsp_neg_t, offer_id),

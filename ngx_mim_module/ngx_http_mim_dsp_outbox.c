@@ -285,7 +285,7 @@ ngx_http_mim_dsp_claimed(void *data, ngx_http_mim_redis_reply_t *reply)
 }
 
 
-/* ---- one job -------------------------------------------------------------- */
+/* ---- one job ------------------------------------------------------------ */
 
 static void
 ngx_http_mim_dsp_job_start(ngx_str_t *id, ngx_str_t *json,

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "mim_dsp.h"
+#include "mim_dsp_job.h"
 
 static mim_dsp_catalog_t  *catalog;
 
@@ -287,7 +288,9 @@ check_request(const mim_dsp_msg_t *m)
     neg.provider_pid = "urn:uuid:provider";
     neg.consumer_pid = m->consumer_pid;
     neg.consumer = m->consumer_pid;
-    neg.callback_address = m->callback_address;
+    /* a later request has a providerPid instead; a record has one */
+    neg.callback_address = m->callback_address != NULL
+                           ? m->callback_address : "http://c.example/cb";
     neg.dataset = (char *) mim_dsp_offer_dataset(offer);
     neg.offer_id = m->offer_id;
     neg.agreement_id = "urn:uuid:agreement";
@@ -364,6 +367,41 @@ check_stored(const uint8_t *data, size_t size)
     mim_dsp_neg_free(&neg);
 }
 
+/* an outbox job (read back from Redis) and an operator's decision (an
+   admin request body): what reads writes back the same */
+static void
+check_job_and_decision(const uint8_t *data, size_t size)
+{
+    char           *json, *code, *reason;
+    size_t          len;
+    mim_dsp_job_t   job, again;
+    mim_result_t    r;
+
+    if (mim_ok(mim_dsp_job_from_json(&job, (const char *) data, size))) {
+        if (job.pid == NULL || !mim_ok(mim_dsp_job_to_json(&job, &json,
+                                                           &len)))
+        {
+            abort();
+        }
+        r = mim_dsp_job_from_json(&again, json, len);
+        if (!mim_ok(r) || again.kind != job.kind
+            || again.attempt != job.attempt || strcmp(again.pid, job.pid))
+        {
+            abort();
+        }
+        mim_dsp_job_free(&again);
+        mim_dsp_job_free(&job);
+        free(json);
+    }
+
+    r = mim_dsp_decision_parse((const char *) data, size, &code, &reason);
+    if (!mim_ok(r) && (code != NULL || reason != NULL)) {
+        abort();
+    }
+    free(code);
+    free(reason);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -386,5 +424,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mim_dsp_msg_free(&m);
     check_stored(data + 1, size - 1);
+    check_job_and_decision(data + 1, size - 1);
     return 0;
 }

@@ -346,11 +346,14 @@ Test(dsp_neg, record_round_trip)
     memset(&n, 0, sizeof(n));
     n.provider_pid = "urn:p";
     n.consumer_pid = "urn:c";
+    n.consumer = "EU.EORI.X";
+    n.callback_address = "http://c/";
     n.state = MIM_DSP_NEG_REQUESTED;
     json = to_json(&n);
     cr_assert_str_eq(json, "{\"providerPid\":\"urn:p\",\"consumerPid\":"
-                     "\"urn:c\",\"state\":\"REQUESTED\",\"created\":0,"
-                     "\"updated\":0}");
+                     "\"urn:c\",\"consumer\":\"EU.EORI.X\","
+                     "\"callbackAddress\":\"http://c/\",\"state\":"
+                     "\"REQUESTED\",\"created\":0,\"updated\":0}");
     r = mim_dsp_neg_from_json(&back, json, strlen(json));
     cr_assert(mim_ok(r), "%s", r.msg);
     same_record(&n, &back);
@@ -372,6 +375,11 @@ Test(dsp_neg, record_round_trip)
     }
 }
 
+/* the members every record has, but state and times */
+#define RECORD_PIDS  "{\"providerPid\":\"p\",\"consumerPid\":\"c\","
+#define RECORD_HEAD  RECORD_PIDS "\"consumer\":\"x\",\"callbackAddress\":" \
+                     "\"http://c/\","
+
 Test(dsp_neg, tampered_records_are_refused)
 {
     static const struct {
@@ -383,61 +391,70 @@ Test(dsp_neg, tampered_records_are_refused)
         { "{\"providerPid\":\"p\"", "record: not JSON" },
         { "{\"providerPid\":\"p\",\"providerPid\":\"q\"}",
           "record: not JSON" },
-        { "{\"consumerPid\":\"c\",\"state\":\"REQUESTED\",\"created\":0,"
+        { "{\"consumerPid\":\"c\",\"consumer\":\"x\",\"callbackAddress\":"
+          "\"http://c/\",\"state\":\"REQUESTED\",\"created\":0,"
           "\"updated\":0}", "record: providerPid: missing" },
-        { "{\"providerPid\":\"\",\"consumerPid\":\"c\",\"state\":"
+        { "{\"providerPid\":\"\",\"consumerPid\":\"c\",\"consumer\":\"x\","
+          "\"callbackAddress\":\"http://c/\",\"state\":"
           "\"REQUESTED\",\"created\":0,\"updated\":0}",
           "record: providerPid: empty" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"created\":0,"
+        { RECORD_HEAD "\"created\":0,"
           "\"updated\":0}", "record: state: missing" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"REQUESTED\",\"updated\":0}", "record: created: missing" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"REQUESTED\",\"created\":0,\"updated\":0,\"admin\":true}",
           "record: unknown member \"admin\"" },
-        { "{\"providerPid\":7,\"consumerPid\":\"c\",\"state\":"
+        { "{\"providerPid\":7,\"consumerPid\":\"c\",\"consumer\":\"x\","
+          "\"callbackAddress\":\"http://c/\",\"state\":"
           "\"REQUESTED\",\"created\":0,\"updated\":0}",
           "record: providerPid: expected a string" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"consumer\":null,"
+        { RECORD_PIDS "\"consumer\":null,\"callbackAddress\":\"http://c/\","
           "\"state\":\"REQUESTED\",\"created\":0,\"updated\":0}",
           "record: consumer: expected a string" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_PIDS "\"callbackAddress\":\"http://c/\",\"state\":"
+          "\"REQUESTED\",\"created\":0,\"updated\":0}",
+          "record: consumer: missing" },
+        { RECORD_PIDS "\"consumer\":\"x\",\"state\":\"REQUESTED\","
+          "\"created\":0,\"updated\":0}",
+          "record: callbackAddress: missing" },
+        { RECORD_HEAD "\"state\":"
           "\"BOGUS\",\"created\":0,\"updated\":0}",
           "record: state: not a state of a negotiation" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"INITIAL\",\"created\":0,\"updated\":0}",
           "record: state: not a state" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"https://w3id.org/dspace/2025/1/REQUESTED\",\"created\":0,"
           "\"updated\":0}", "record: state: not a state" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":1,"
+        { RECORD_HEAD "\"state\":1,"
           "\"created\":0,\"updated\":0}", "record: state: not a state" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"REQUESTED\",\"created\":\"0\",\"updated\":0}",
           "record: created: expected an integer" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"REQUESTED\",\"created\":1.5,\"updated\":2}",
           "record: created: expected an integer" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"REQUESTED\",\"created\":-1,\"updated\":0}",
           "record: created, updated: not 0 <= created <= updated" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"REQUESTED\",\"created\":10,\"updated\":9}",
           "record: created, updated" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"state\":"
+        { RECORD_HEAD "\"state\":"
           "\"AGREED\",\"created\":0,\"updated\":0}",
           "record: state AGREED without agreementId and agreement" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"agreementId\":"
+        { RECORD_HEAD "\"agreementId\":"
           "\"" AGREEMENT_ID "\",\"state\":\"FINALIZED\",\"created\":0,"
           "\"updated\":0}", "record: state FINALIZED without" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"agreementId\":"
+        { RECORD_HEAD "\"agreementId\":"
           "\"urn:other\",\"agreement\":" AGREEMENT ",\"state\":\"AGREED\","
           "\"created\":0,\"updated\":0}",
           "record: agreement.@id is not agreementId" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"agreement\":"
+        { RECORD_HEAD "\"agreement\":"
           AGREEMENT ",\"state\":\"REQUESTED\",\"created\":0,\"updated\":0}",
           "record: an agreement without agreementId" },
-        { "{\"providerPid\":\"p\",\"consumerPid\":\"c\",\"agreementId\":"
+        { RECORD_HEAD "\"agreementId\":"
           "\"" AGREEMENT_ID "\",\"agreement\":\"" AGREEMENT_ID "\","
           "\"state\":\"AGREED\",\"created\":0,\"updated\":0}",
           "record: agreement: expected an object" },
@@ -475,6 +492,7 @@ Test(dsp_neg, oversized_records_are_refused)
     json = malloc(4096);
     cr_assert_not_null(json);
     snprintf(json, 4096, "{\"providerPid\":\"%s\",\"consumerPid\":\"c\","
+             "\"consumer\":\"x\",\"callbackAddress\":\"http://c/\","
              "\"state\":\"REQUESTED\",\"created\":0,\"updated\":0}",
              long_pid);
     r = mim_dsp_neg_from_json(&n, json, strlen(json));
