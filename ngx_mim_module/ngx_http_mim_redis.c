@@ -188,98 +188,14 @@ ngx_http_mim_redis_enabled(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
-ngx_http_mim_redis_send(ngx_http_request_t *r, ngx_uint_t argc,
-    ngx_str_t *argv, ngx_http_mim_redis_handler_pt done, void *data,
-    ngx_str_t *reason)
-{
-    size_t                       *lens;
-    ngx_uint_t                    i;
-    const char                  **args;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_mim_redis_cmd_t     *cmd;
-    ngx_http_mim_redis_worker_t  *w = &ngx_http_mim_redis_worker;
-
-    if (w->conf == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (w->ac == NULL || w->state == NGX_HTTP_MIM_REDIS_DOWN) {
-        reason->data = ngx_pnalloc(r->pool, w->reason_len);
-        if (reason->data == NULL) {
-            return NGX_ERROR;
-        }
-        reason->len = w->reason_len;
-        ngx_memcpy(reason->data, w->reason, w->reason_len);
-        return NGX_BUSY;
-    }
-
-    args = ngx_palloc(r->pool, argc * sizeof(char *));
-    lens = ngx_palloc(r->pool, argc * sizeof(size_t));
-    if (args == NULL || lens == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < argc; i++) {
-        args[i] = (const char *) argv[i].data;
-        lens[i] = argv[i].len;
-    }
-
-    cmd = ngx_calloc(sizeof(ngx_http_mim_redis_cmd_t), r->connection->log);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    cmd->reply = ngx_pcalloc(r->pool, sizeof(ngx_http_mim_redis_reply_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-
-    if (cmd->reply == NULL || cln == NULL) {
-        ngx_free(cmd);
-        return NGX_ERROR;
-    }
-
-    if (redisAsyncCommandArgv(w->ac, ngx_http_mim_redis_reply, cmd,
-                              (int) argc, args, lens)
-        != REDIS_OK)
-    {
-        ngx_free(cmd);
-        ngx_str_set(reason, "the Redis connection is closing");
-        return NGX_BUSY;
-    }
-
-    cln->handler = ngx_http_mim_redis_detach;
-    cln->data = cmd;
-
-    cmd->cleanup = cln;
-    cmd->request = r;
-    cmd->done = done;
-    cmd->data = data;
-
-    /* the events may fire after the request (and its log) is gone */
-    cmd->timer.handler = ngx_http_mim_redis_cmd_timeout;
-    cmd->timer.data = cmd;
-    cmd->timer.log = w->log;
-
-    cmd->wake.handler = ngx_http_mim_redis_wake;
-    cmd->wake.data = cmd;
-    cmd->wake.log = w->log;
-
-    ngx_add_timer(&cmd->timer, w->conf->timeout);
-
-    /* a client that goes away meanwhile ends the request (499) */
-    cmd->reading = r->read_event_handler;
-    r->read_event_handler = ngx_http_test_reading;
-
-    r->main->count++;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
-    ngx_str_t *argv, ngx_http_mim_redis_task_pt done, void *data,
-    ngx_str_t *reason)
+/*
+ * Queue one command whose reply will be copied into pool: NGX_OK with
+ * *cmd (its timer armed, its events ready), NGX_DECLINED, NGX_BUSY with
+ * *reason, or NGX_ERROR; the caller says who the command is for.
+ */
+static ngx_int_t
+ngx_http_mim_redis_submit(ngx_pool_t *pool, ngx_uint_t argc, ngx_str_t *argv,
+    ngx_http_mim_redis_cmd_t **cmdp, ngx_str_t *reason)
 {
     size_t                       *lens;
     ngx_uint_t                    i;
@@ -332,10 +248,7 @@ ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
         return NGX_BUSY;
     }
 
-    cmd->task = done;
-    cmd->pool = pool;
-    cmd->data = data;
-
+    /* the events may fire after the request (and its log) is gone */
     cmd->timer.handler = ngx_http_mim_redis_cmd_timeout;
     cmd->timer.data = cmd;
     cmd->timer.log = w->log;
@@ -345,6 +258,67 @@ ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
     cmd->wake.log = w->log;
 
     ngx_add_timer(&cmd->timer, w->conf->timeout);
+
+    *cmdp = cmd;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mim_redis_send(ngx_http_request_t *r, ngx_uint_t argc,
+    ngx_str_t *argv, ngx_http_mim_redis_handler_pt done, void *data,
+    ngx_str_t *reason)
+{
+    ngx_int_t                  rc;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_mim_redis_cmd_t  *cmd;
+
+    /* added first: a command is never left without its cleanup */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_mim_redis_submit(r->pool, argc, argv, &cmd, reason);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    cln->handler = ngx_http_mim_redis_detach;
+    cln->data = cmd;
+
+    cmd->cleanup = cln;
+    cmd->request = r;
+    cmd->done = done;
+    cmd->data = data;
+
+    /* a client that goes away meanwhile ends the request (499) */
+    cmd->reading = r->read_event_handler;
+    r->read_event_handler = ngx_http_test_reading;
+
+    r->main->count++;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
+    ngx_str_t *argv, ngx_http_mim_redis_task_pt done, void *data,
+    ngx_str_t *reason)
+{
+    ngx_int_t                  rc;
+    ngx_http_mim_redis_cmd_t  *cmd;
+
+    rc = ngx_http_mim_redis_submit(pool, argc, argv, &cmd, reason);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    cmd->task = done;
+    cmd->pool = pool;
+    cmd->data = data;
 
     return NGX_OK;
 }
