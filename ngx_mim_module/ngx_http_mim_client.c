@@ -71,6 +71,7 @@ struct ngx_http_mim_client_s {
     ngx_resolver_ctx_t            *ctx;        /* a pending resolution */
     ngx_ssl_t                     *ssl;
     ngx_http_mim_client_policy_t   policy;
+    ngx_flag_t                     check_only;  /* resolve and judge only */
 
     ngx_array_t                   *addrs;      /* of ngx_addr_t, allowed */
     ngx_uint_t                     next;       /* the next one to try */
@@ -120,6 +121,7 @@ static ngx_int_t ngx_http_mim_client_parse_answer(
 static void ngx_http_mim_client_timeout_handler(ngx_event_t *ev);
 static void ngx_http_mim_client_finalize(ngx_http_mim_client_t *client,
     ngx_uint_t status, const char *fmt, ...);
+static void ngx_http_mim_client_resolved(ngx_http_mim_client_t *client);
 static void ngx_http_mim_client_release(ngx_http_mim_client_t *client);
 static void ngx_http_mim_client_close(ngx_http_mim_client_t *client);
 static void ngx_http_mim_client_set_error(ngx_http_mim_client_t *client,
@@ -207,6 +209,7 @@ ngx_http_mim_client_post(ngx_http_mim_client_request_t *req,
     client->resolver_timeout = req->resolver_timeout ? req->resolver_timeout
                                                      : req->timeout;
     client->ssl = req->ssl;
+    client->check_only = req->check_only;
 
     /* the allow list, the resolver and ssl are the configuration's */
 
@@ -771,7 +774,7 @@ addresses:
         return;
     }
 
-    ngx_http_mim_client_connect(client);
+    ngx_http_mim_client_resolved(client);
     return;
 
 no_resolver:
@@ -832,6 +835,19 @@ ngx_http_mim_client_resolve_handler(ngx_resolver_ctx_t *ctx)
     if (rc != NGX_OK) {
         /* the error names the first address refused */
         ngx_http_mim_client_finalize(client, 0, "%V", &client->error);
+        return;
+    }
+
+    ngx_http_mim_client_resolved(client);
+}
+
+
+/* allowed addresses are known: connect, or only say so (check_only) */
+static void
+ngx_http_mim_client_resolved(ngx_http_mim_client_t *client)
+{
+    if (client->check_only) {
+        ngx_http_mim_client_finalize(client, NGX_HTTP_OK, "allowed");
         return;
     }
 

@@ -56,6 +56,9 @@ typedef struct {
                                              NULL: https fails */
     ngx_http_mim_client_policy_t  *policy;
     ngx_log_t            *log;
+    ngx_flag_t            check_only;     /* resolve and judge the address,
+                                             send nothing: done() gets 200
+                                             when an address is allowed */
 } ngx_http_mim_client_request_t;
 
 

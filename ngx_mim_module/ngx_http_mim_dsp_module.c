@@ -83,6 +83,8 @@ typedef struct {
 
     char                          *decision_code;
     char                          *decision_reason;
+
+    ngx_http_mim_client_t         *checking;  /* a callback host's check */
 } ngx_http_mim_dsp_ctx_t;
 
 
@@ -100,6 +102,12 @@ static ngx_int_t ngx_http_mim_dsp_catalog(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mim_dsp_dataset(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
 static ngx_int_t ngx_http_mim_dsp_create(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
+static ngx_int_t ngx_http_mim_dsp_resolve_callback(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
+static void ngx_http_mim_dsp_callback_checked(void *data, ngx_uint_t status,
+    ngx_str_t *reason);
+static ngx_int_t ngx_http_mim_dsp_negotiate(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
 static ngx_int_t ngx_http_mim_dsp_check_callback(ngx_http_request_t *r,
     ngx_http_mim_dsp_loc_conf_t *dsp, const char *address,
@@ -905,17 +913,8 @@ static ngx_int_t
 ngx_http_mim_dsp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
     ngx_http_mim_dsp_loc_conf_t *dsp)
 {
-    int                     permitted;
-    char                    pid[MIM_DSP_UUID_LEN];
-    char                    reasons[NGX_HTTP_MIM_DSP_REASONS_MAX];
-    size_t                  nclaims;
-    ngx_int_t               rc;
-    ngx_str_t               why;
-    mim_claim_t            *claims;
-    mim_result_t            res;
-    mim_dsp_neg_t          *neg;
-    mim_dsp_offer_match_t   match;
-    const mim_dsp_offer_t  *offer;
+    ngx_int_t  rc;
+    ngx_str_t  why;
 
     if (ngx_http_mim_dsp_parse(r, ctx, MIM_DSP_MSG_CONTRACT_REQUEST)
         != NGX_OK)
@@ -932,14 +931,119 @@ ngx_http_mim_dsp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
 
     rc = ngx_http_mim_dsp_check_callback(r, dsp, ctx->msg.callback_address,
                                          &why);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    if (rc != NGX_OK) {
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_http_mim_dsp_negotiate(r, ctx, dsp);
+
+    case NGX_AGAIN:
+        return ngx_http_mim_dsp_resolve_callback(r, ctx, dsp);
+
+    case NGX_DECLINED:
         return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                      "invalid-callback", (char *) why.data);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+/*
+ * A callback host name: resolved now (the location's resolver) and
+ * judged by mim_dsp_callback_allow, without a connection; the
+ * negotiation goes on when it is allowed.  (Each delivery resolves and
+ * judges again: an answer may change.)
+ */
+static ngx_int_t
+ngx_http_mim_dsp_resolve_callback(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp)
+{
+    ngx_str_t                      reason;
+    ngx_http_mim_client_request_t  req;
+
+    ngx_memzero(&req, sizeof(ngx_http_mim_client_request_t));
+
+    req.url.data = (u_char *) ctx->msg.callback_address;
+    req.url.len = ngx_strlen(ctx->msg.callback_address);
+    req.timeout = dsp->timeout;
+    req.resolver = dsp->resolver;
+    req.resolver_timeout = dsp->resolver_timeout;
+    req.ssl = dsp->ssl;
+    req.policy = &dsp->callback_policy;
+    req.log = r->connection->log;
+    req.check_only = 1;
+
+    ctx->checking = ngx_http_mim_client_post(&req,
+                                             ngx_http_mim_dsp_callback_checked,
+                                             r, &reason);
+    if (ctx->checking == NULL) {
+        return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid-callback",
+                                     (char *) reason.data);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mim_dsp_callback_checked(void *data, ngx_uint_t status,
+    ngx_str_t *reason)
+{
+    ngx_http_request_t *r = data;
+
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_connection_t              *c;
+    ngx_http_mim_dsp_ctx_t        *ctx;
+    ngx_http_mim_dsp_main_conf_t  *dmcf;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mim_dsp_module);
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_mim_dsp_module);
+
+    ctx->checking = NULL;
+
+    if (status == NGX_HTTP_OK) {
+        rc = ngx_http_mim_dsp_negotiate(r, ctx, dmcf->dsp);
+
+    } else {
+        p = ngx_pnalloc(r->pool, sizeof("callbackAddress: ") + reason->len);
+        if (p == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            ngx_sprintf(p, "callbackAddress: %V%Z", reason);
+            rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid-callback", (char *) p);
+        }
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* a first request whose callback address is fine: the offer decides */
+static ngx_int_t
+ngx_http_mim_dsp_negotiate(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
+    ngx_http_mim_dsp_loc_conf_t *dsp)
+{
+    int                     permitted;
+    char                    pid[MIM_DSP_UUID_LEN];
+    char                    reasons[NGX_HTTP_MIM_DSP_REASONS_MAX];
+    size_t                  nclaims;
+    ngx_int_t               rc;
+    mim_claim_t            *claims;
+    mim_result_t            res;
+    mim_dsp_neg_t          *neg;
+    mim_dsp_offer_match_t   match;
+    const mim_dsp_offer_t  *offer;
 
     res = mim_dsp_catalog_match(dsp->catalog, &ctx->msg, &offer, &match);
     if (!mim_ok(res) && match != MIM_DSP_OFFER_COUNTER) {
@@ -1042,8 +1146,8 @@ write:
 
 /*
  * A callback address must be http(s); an IP literal (or localhost) is
- * judged now by mim_dsp_callback_allow, a name when it is resolved for
- * each delivery (a failed delivery terminates the negotiation).
+ * judged at once by mim_dsp_callback_allow: NGX_OK, NGX_DECLINED with the
+ * reason, or NGX_AGAIN for a host name, which must be resolved first.
  */
 static ngx_int_t
 ngx_http_mim_dsp_check_callback(ngx_http_request_t *r,
@@ -1096,7 +1200,7 @@ ngx_http_mim_dsp_check_callback(ngx_http_request_t *r,
     }
 
     if (rc == NGX_DECLINED) {
-        return NGX_OK;              /* a name: judged when resolved */
+        return NGX_AGAIN;           /* a name: to be resolved */
     }
 
     if (ngx_http_mim_client_addr_allowed(&dsp->callback_policy,
@@ -1831,6 +1935,11 @@ static void
 ngx_http_mim_dsp_ctx_cleanup(void *data)
 {
     ngx_http_mim_dsp_ctx_t *ctx = data;
+
+    if (ctx->checking) {
+        ngx_http_mim_client_cancel(ctx->checking);
+        ctx->checking = NULL;
+    }
 
     mim_dsp_msg_free(&ctx->msg);
     mim_dsp_neg_free(&ctx->neg);

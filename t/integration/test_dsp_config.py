@@ -5,9 +5,10 @@ callback address policy refuses loopback and link-local addresses, and
 import pytest
 
 from mimtest import paths
+from mimtest.dns import DnsServer
 from mimtest.dsp import (
-    Consumer, contract_request, neg_keys, new_pid, offer_message,
-    redis_line, start_dsp, write_catalog)
+    CallbackServer, Consumer, contract_request, neg_keys, new_pid,
+    offer_message, start_dsp, write_catalog)
 
 OPEN = "urn:mim:offer:open"
 
@@ -110,3 +111,68 @@ def test_nginx_t_refuses_a_catalog_with_an_offer_that_does_not_compile(
     assert rc != 0, out
     assert 'mim_dsp_catalog "%s"' % bad in out, out
     assert "operator" in out, out
+
+
+# ---- callback host names: resolved with the location's resolver ---------
+
+def resolver_line(dns):
+    return "resolver 127.0.0.1:%d ipv6=off valid=1s; resolver_timeout 2s;" \
+        % dns.port
+
+
+def test_a_name_resolving_to_loopback_is_refused(nginx, redis, tmp_path):
+    with DnsServer({"cb.test": "127.0.0.1"}) as dns:
+        srv = start_dsp(nginx, redis, tmp_path, callback_allow="",
+                        dsp_extra=resolver_line(dns))
+        consumer = Consumer(srv)
+        status, body = consumer.send(
+            "POST", "/negotiations/request",
+            contract_request(offer_message(OPEN), "http://cb.test:9/cb",
+                             new_pid()))
+        assert status == 400, (status, body)
+        assert body["code"] == "invalid-callback"
+        assert "127.0.0.1 is loopback" in body["reason"][0], body
+        assert ("cb.test", 1) in dns.queries
+    assert neg_keys(redis) == []
+
+
+def test_a_name_that_does_not_resolve_is_refused(nginx, redis, tmp_path):
+    with DnsServer({}) as dns:
+        srv = start_dsp(nginx, redis, tmp_path, dsp_extra=resolver_line(dns))
+        consumer = Consumer(srv)
+        status, body = consumer.send(
+            "POST", "/negotiations/request",
+            contract_request(offer_message(OPEN), "http://nowhere.test/cb",
+                             new_pid()))
+        assert status == 400, (status, body)
+        assert "cannot resolve host nowhere.test" in body["reason"][0], body
+    assert neg_keys(redis) == []
+
+
+def test_a_name_without_a_resolver_is_refused(nginx, redis, tmp_path):
+    srv = start_dsp(nginx, redis, tmp_path)
+    consumer = Consumer(srv)
+    status, body = consumer.send(
+        "POST", "/negotiations/request",
+        contract_request(offer_message(OPEN), "http://cb.test/cb",
+                         new_pid()))
+    assert status == 400, (status, body)
+    assert "no resolver configured" in body["reason"][0], body
+    assert neg_keys(redis) == []
+
+
+def test_an_allowed_name_is_negotiated_and_called_back(nginx, redis,
+                                                       tmp_path):
+    """Resolved when the request comes, and again for each delivery."""
+    with DnsServer({"consumer.test": "127.0.0.1"}) as dns, \
+            CallbackServer() as callback:
+        srv = start_dsp(nginx, redis, tmp_path,
+                        dsp_extra=resolver_line(dns))
+        consumer = Consumer(srv)
+        url = "http://consumer.test:%d/cb" % callback.port
+        pid, cpid = consumer.negotiate(offer_message(OPEN), url)
+        msg = callback.wait_for("/negotiations/%s/agreement" % cpid)
+        assert msg.json["@type"] == "ContractAgreementMessage"
+        assert msg.header("Host") == "consumer.test:%d" % callback.port
+        assert consumer.wait_state(pid, "AGREED") == "AGREED"
+        assert dns.queries.count(("consumer.test", 1)) >= 1
