@@ -3,7 +3,8 @@
  * its request handlers (ngx_http_mim_dsp_module.c) and its outbox
  * (ngx_http_mim_dsp_outbox.c).
  *
- * Redis is the system of record (docs/dsp.md):
+ * Redis is the system of record (docs/dsp.md); without mim_redis, the
+ * embedded store (ngx_http_mim_dsp_store.c) does the same in shm:
  *
  *   mim:neg:<providerPid>   the negotiation record (JSON, dsp/mim_dsp.h)
  *   mim:agr:<agreementId>   the Agreement, once FINALIZED
@@ -24,6 +25,7 @@
 
 #include "mim_dsp.h"
 #include "ngx_http_mim_client.h"
+#include "ngx_http_mim_redis.h"
 
 
 #define NGX_HTTP_MIM_DSP_NEG_PREFIX   "mim:neg:"
@@ -62,6 +64,7 @@ typedef struct {
     ngx_msec_t                     timeout;
 
     ngx_str_t                      ssl_trusted_certificate;
+    size_t                         zone_size;      /* mim_dsp_zone */
 
     /* resolved for the location of mim_dsp */
     mim_dsp_catalog_t             *catalog;
@@ -78,7 +81,17 @@ typedef struct {
 typedef struct {
     ngx_http_mim_dsp_loc_conf_t   *dsp;     /* the location of mim_dsp */
     ngx_log_t                     *log;
+    ngx_shm_zone_t                *store;   /* embedded mode: no Redis */
 } ngx_http_mim_dsp_main_conf_t;
+
+
+/* what is asked of the store: a Redis command (argv as for Redis) */
+#define NGX_HTTP_MIM_DSP_OP_GET     1   /* GET key */
+#define NGX_HTTP_MIM_DSP_OP_CAS     2   /* ngx_http_mim_dsp_cas_args() */
+#define NGX_HTTP_MIM_DSP_OP_LIST    3   /* the pending records */
+#define NGX_HTTP_MIM_DSP_OP_CLAIM   4   /* the outbox's claim */
+#define NGX_HTTP_MIM_DSP_OP_DELETE  5   /* a job done */
+#define NGX_HTTP_MIM_DSP_OP_RETRY   6   /* a job due again */
 
 
 /* what a change does besides replacing the record */
@@ -107,6 +120,19 @@ void ngx_http_mim_dsp_cache_put(ngx_shm_zone_t *zone, ngx_uint_t kind,
     const char *id, ngx_str_t *value);
 ngx_int_t ngx_http_mim_dsp_cache_get(ngx_shm_zone_t *zone, ngx_uint_t kind,
     ngx_str_t *id, ngx_pool_t *pool, ngx_str_t *value);
+
+/*
+ * Send op to the store: Redis when configured (ngx_http_mim_redis_send()
+ * for r, or ngx_http_mim_redis_send_task() with pool), else the embedded
+ * zone, whose reply comes the same way.  Return values as for Redis.
+ */
+ngx_int_t ngx_http_mim_dsp_store(ngx_http_request_t *r, ngx_pool_t *pool,
+    ngx_uint_t op, ngx_uint_t argc, ngx_str_t *argv,
+    ngx_http_mim_redis_handler_pt done, ngx_http_mim_redis_task_pt task,
+    void *data, ngx_str_t *reason);
+
+/* the embedded store's zone (configuration time) */
+ngx_shm_zone_t *ngx_http_mim_dsp_zone_add(ngx_conf_t *cf, size_t size);
 
 /* epoch milliseconds */
 int64_t ngx_http_mim_dsp_now_ms(void);

@@ -230,6 +230,13 @@ static ngx_command_t  ngx_http_mim_dsp_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mim_dsp_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mim_dsp_loc_conf_t, zone_size),
+      NULL },
+
     { ngx_string("mim_dsp_ssl_trusted_certificate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -1285,8 +1292,8 @@ ngx_http_mim_dsp_load(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
 
     ngx_sprintf(argv[1].data, NGX_HTTP_MIM_DSP_NEG_PREFIX "%V", &ctx->id);
 
-    rc = ngx_http_mim_redis_send(r, 2, argv, ngx_http_mim_dsp_loaded, ctx,
-                                 &why);
+    rc = ngx_http_mim_dsp_store(r, NULL, NGX_HTTP_MIM_DSP_OP_GET, 2, argv,
+                                ngx_http_mim_dsp_loaded, NULL, ctx, &why);
 
     switch (rc) {
 
@@ -1576,8 +1583,8 @@ ngx_http_mim_dsp_write(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_mim_redis_send(r, argc, argv, ngx_http_mim_dsp_written,
-                                 ctx, &why);
+    rc = ngx_http_mim_dsp_store(r, NULL, NGX_HTTP_MIM_DSP_OP_CAS, argc, argv,
+                                ngx_http_mim_dsp_written, NULL, ctx, &why);
 
     switch (rc) {
 
@@ -1684,8 +1691,8 @@ ngx_http_mim_dsp_admin_list(ngx_http_request_t *r,
     ngx_str_set(&argv[3], NGX_HTTP_MIM_DSP_PENDING);
     ngx_str_set(&argv[4], NGX_HTTP_MIM_DSP_NEG_PREFIX);
 
-    rc = ngx_http_mim_redis_send(r, 5, argv, ngx_http_mim_dsp_listed, ctx,
-                                 &why);
+    rc = ngx_http_mim_dsp_store(r, NULL, NGX_HTTP_MIM_DSP_OP_LIST, 5, argv,
+                                ngx_http_mim_dsp_listed, NULL, ctx, &why);
     if (rc == NGX_OK) {
         return NGX_DONE;
     }
@@ -2377,6 +2384,7 @@ ngx_http_mim_dsp_create_loc_conf(ngx_conf_t *cf)
     conf->backoff = NGX_CONF_UNSET_MSEC;
     conf->max_backoff = NGX_CONF_UNSET_MSEC;
     conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->zone_size = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -2410,6 +2418,8 @@ ngx_http_mim_dsp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->backoff, prev->backoff, 1000);
     ngx_conf_merge_msec_value(conf->max_backoff, prev->max_backoff, 60000);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 10000);
+    ngx_conf_merge_size_value(conf->zone_size, prev->zone_size,
+                              16 * 1024 * 1024);
 
     if (conf->max_backoff < conf->backoff) {
         conf->max_backoff = conf->backoff;
@@ -2455,10 +2465,17 @@ ngx_http_mim_dsp_setup(ngx_conf_t *cf, ngx_http_mim_dsp_loc_conf_t *conf)
     }
 
     if (!ngx_http_mim_redis_configured(cf)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "mim_dsp needs mim_redis: "
-                           "Redis is the negotiations' system of record "
-                           "(docs/dsp.md)");
-        return NGX_CONF_ERROR;
+        /* embedded: the state in shm, for one node, until a restart */
+        if (conf->zone_size < 8 * ngx_pagesize) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "mim_dsp_zone: at "
+                               "least %uz bytes", 8 * ngx_pagesize);
+            return NGX_CONF_ERROR;
+        }
+
+        dmcf->store = ngx_http_mim_dsp_zone_add(cf, conf->zone_size);
+        if (dmcf->store == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->catalog_file.len == 0) {

@@ -78,7 +78,7 @@ static void ngx_http_mim_dsp_job_retry(ngx_http_mim_dsp_job_t *j,
     ngx_msec_t delay, ngx_uint_t attempt);
 static void ngx_http_mim_dsp_job_delete(ngx_http_mim_dsp_job_t *j);
 static void ngx_http_mim_dsp_job_command(ngx_http_mim_dsp_job_t *j,
-    ngx_uint_t argc, ngx_str_t *argv);
+    ngx_uint_t op, ngx_uint_t argc, ngx_str_t *argv);
 static void ngx_http_mim_dsp_job_finished(void *data,
     ngx_http_mim_redis_reply_t *reply);
 static void ngx_http_mim_dsp_job_free(ngx_http_mim_dsp_job_t *j);
@@ -239,9 +239,9 @@ ngx_http_mim_dsp_claim(void)
 
     ngx_str_set(&argv[8], NGX_HTTP_MIM_DSP_NEG_PREFIX);
 
-    rc = ngx_http_mim_redis_send_task(pool, 9, argv,
-                                      ngx_http_mim_dsp_claimed, pool,
-                                      &reason);
+    rc = ngx_http_mim_dsp_store(NULL, pool, NGX_HTTP_MIM_DSP_OP_CLAIM, 9,
+                                argv, NULL, ngx_http_mim_dsp_claimed, pool,
+                                &reason);
     if (rc != NGX_OK) {
         /* Redis is down: the poll comes back */
         ngx_destroy_pool(pool);
@@ -477,9 +477,9 @@ ngx_http_mim_dsp_job_write(ngx_http_mim_dsp_job_t *j,
         return;
     }
 
-    rc = ngx_http_mim_redis_send_task(j->pool, argc, argv,
-                                      ngx_http_mim_dsp_job_written, j,
-                                      &reason);
+    rc = ngx_http_mim_dsp_store(NULL, j->pool, NGX_HTTP_MIM_DSP_OP_CAS, argc,
+                                argv, NULL, ngx_http_mim_dsp_job_written, j,
+                                &reason);
     if (rc != NGX_OK) {
         /* the lease runs out and the job is claimed again */
         ngx_http_mim_dsp_job_free(j);
@@ -781,7 +781,7 @@ ngx_http_mim_dsp_job_retry(ngx_http_mim_dsp_job_t *j, ngx_msec_t delay,
     ngx_str_set(&argv[4], NGX_HTTP_MIM_DSP_JOBS);
     argv[5] = j->id;
 
-    ngx_http_mim_dsp_job_command(j, 8, argv);
+    ngx_http_mim_dsp_job_command(j, NGX_HTTP_MIM_DSP_OP_RETRY, 8, argv);
 }
 
 
@@ -797,20 +797,19 @@ ngx_http_mim_dsp_job_delete(ngx_http_mim_dsp_job_t *j)
     ngx_str_set(&argv[4], NGX_HTTP_MIM_DSP_JOBS);
     argv[5] = j->id;
 
-    ngx_http_mim_dsp_job_command(j, 6, argv);
+    ngx_http_mim_dsp_job_command(j, NGX_HTTP_MIM_DSP_OP_DELETE, 6, argv);
 }
 
 
 /* the job's last command: the job ends with its reply */
 static void
-ngx_http_mim_dsp_job_command(ngx_http_mim_dsp_job_t *j, ngx_uint_t argc,
-    ngx_str_t *argv)
+ngx_http_mim_dsp_job_command(ngx_http_mim_dsp_job_t *j, ngx_uint_t op,
+    ngx_uint_t argc, ngx_str_t *argv)
 {
     ngx_str_t  reason;
 
-    if (ngx_http_mim_redis_send_task(j->pool, argc, argv,
-                                     ngx_http_mim_dsp_job_finished, j,
-                                     &reason)
+    if (ngx_http_mim_dsp_store(NULL, j->pool, op, argc, argv, NULL,
+                               ngx_http_mim_dsp_job_finished, j, &reason)
         != NGX_OK)
     {
         ngx_http_mim_dsp_job_free(j);

@@ -324,6 +324,63 @@ ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
 }
 
 
+ngx_int_t
+ngx_http_mim_redis_deliver(ngx_http_request_t *r, ngx_pool_t *pool,
+    ngx_http_mim_redis_handler_pt done, ngx_http_mim_redis_task_pt task,
+    void *data, ngx_http_mim_redis_reply_t *reply)
+{
+    ngx_log_t                    *log;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_mim_redis_cmd_t     *cmd;
+    ngx_http_mim_redis_worker_t  *w = &ngx_http_mim_redis_worker;
+
+    log = w->log ? w->log : ngx_cycle->log;
+
+    cln = NULL;
+
+    if (r) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    cmd = ngx_calloc(sizeof(ngx_http_mim_redis_cmd_t), log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->reply = reply;
+    cmd->data = data;
+
+    cmd->wake.handler = ngx_http_mim_redis_wake;
+    cmd->wake.data = cmd;
+    cmd->wake.log = log;
+
+    if (r) {
+        cln->handler = ngx_http_mim_redis_detach;
+        cln->data = cmd;
+
+        cmd->cleanup = cln;
+        cmd->request = r;
+        cmd->done = done;
+
+        cmd->reading = r->read_event_handler;
+        r->read_event_handler = ngx_http_test_reading;
+
+        r->main->count++;
+
+    } else {
+        cmd->task = task;
+        cmd->pool = pool;
+    }
+
+    ngx_post_event(&cmd->wake, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
 /* ---- commands and replies ------------------------------------------- */
 
 static void

@@ -105,4 +105,15 @@ ngx_int_t ngx_http_mim_redis_send_task(ngx_pool_t *pool, ngx_uint_t argc,
     ngx_str_t *reason);
 
 
+/*
+ * Hand over a reply made without Redis (the DSP's embedded store) exactly
+ * as a Redis reply is: for r (done) or for a task (task, pool), from a
+ * posted event, never to a request that is gone.  reply lives in r's pool
+ * or in pool.  NGX_OK or NGX_ERROR.
+ */
+ngx_int_t ngx_http_mim_redis_deliver(ngx_http_request_t *r, ngx_pool_t *pool,
+    ngx_http_mim_redis_handler_pt done, ngx_http_mim_redis_task_pt task,
+    void *data, ngx_http_mim_redis_reply_t *reply);
+
+
 #endif /* NGX_HTTP_MIM_REDIS_H_INCLUDED_ */

@@ -78,7 +78,8 @@ def test_the_test_configuration_passes(nginx_check, tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(REDIS="# no mim_redis"), "mim_dsp needs mim_redis"),
+    (dict(REDIS="# no mim_redis", DSP_EXTRA="mim_dsp_zone 4k;"),
+     "mim_dsp_zone: at least"),
     (dict(CATALOG="/nonexistent/catalog.json"),
      'mim_dsp_catalog "/nonexistent/catalog.json"'),
     (dict(DSP_EXTRA="mim_dsp_delivery attempts=0;"),

@@ -166,12 +166,15 @@ def start_dsp(nginx, redis, directory, catalog=None, dsp_extra="",
               http_extra="", catalog_path=None,
               callback_allow=LOOPBACK_ALLOWED):
     """Start conf/test/dsp.conf.in with the test catalog (written under
-    DIRECTORY/catalog unless catalog_path is given); returns the
+    DIRECTORY/catalog unless catalog_path is given), on redis (a
+    RedisServer) or, when redis is None, in embedded mode; returns the
     NginxServer."""
     if catalog_path is None:
         catalog_path = write_catalog(Path(directory) / "catalog", catalog)
     return nginx("dsp", SIGNING_KEY=paths.CERTS / "sign-es256.key",
-                 REDIS=redis_line(redis), CATALOG=catalog_path,
+                 REDIS=(redis_line(redis) if redis is not None
+                        else "# embedded mode: no mim_redis"),
+                 CATALOG=catalog_path,
                  DSP_EXTRA=dsp_extra, HTTP_EXTRA=http_extra,
                  CALLBACK_ALLOW=callback_allow)
 
