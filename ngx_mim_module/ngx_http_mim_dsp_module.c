@@ -68,7 +68,6 @@ typedef struct {
     ngx_str_t                      id;       /* pid or dataset id */
 
     ngx_str_t                      party;    /* the caller (mim_auth) */
-    ngx_array_t                   *claims;
 
     ngx_str_t                      body;
     mim_dsp_msg_t                  msg;
@@ -135,6 +134,8 @@ static ngx_int_t ngx_http_mim_dsp_answer_record(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_mim_dsp_send(ngx_http_request_t *r,
     ngx_uint_t status, char *json, size_t len);
+static ngx_int_t ngx_http_mim_dsp_built(ngx_http_request_t *r,
+    ngx_uint_t status, mim_result_t res, char *json, size_t len);
 static ngx_int_t ngx_http_mim_dsp_fail(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_uint_t status, const char *code,
     const char *reason);
@@ -287,6 +288,7 @@ ngx_http_mim_dsp_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_str_t                      path;
     ngx_flag_t                     admin;
+    ngx_array_t                   *claims;
     ngx_pool_cleanup_t            *cln;
     ngx_http_mim_dsp_ctx_t        *ctx;
     ngx_http_core_loc_conf_t      *clcf;
@@ -333,7 +335,7 @@ ngx_http_mim_dsp_handler(ngx_http_request_t *r)
     }
 
     if (!admin) {
-        if (ngx_http_mim_auth_caller(r, &ctx->party, &ctx->claims)
+        if (ngx_http_mim_auth_caller(r, &ctx->party, &claims)
             != NGX_OK)
         {
             return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_UNAUTHORIZED,
@@ -377,7 +379,6 @@ ngx_http_mim_dsp_version_handler(ngx_http_request_t *r,
 {
     char          *json, *path;
     size_t         len;
-    ngx_int_t      rc;
     mim_result_t   res;
 
     static const char *const  profile[] = { "client_credentials", NULL };
@@ -394,16 +395,8 @@ ngx_http_mim_dsp_version_handler(ngx_http_request_t *r,
 
     /* iSHARE: OAuth 2 client credentials with a signed client assertion */
     res = mim_dsp_version_json(path, "iSHARE", "2.0", profile, &json, &len);
-    if (!mim_ok(res)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "mim dsp: %s", res.msg);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    rc = ngx_http_mim_dsp_send(r, NGX_HTTP_OK, json, len);
-    free(json);
-
-    return rc;
+    return ngx_http_mim_dsp_built(r, NGX_HTTP_OK, res, json, len);
 }
 
 
@@ -834,7 +827,6 @@ ngx_http_mim_dsp_catalog(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
 {
     char          *json;
     size_t         len;
-    ngx_int_t      rc;
     ngx_str_t      url;
     mim_result_t   res;
 
@@ -862,16 +854,8 @@ ngx_http_mim_dsp_catalog(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
     res = mim_dsp_catalog_json(dsp->catalog,
                                (char *) dsp->participant_id.data,
                                (char *) url.data, &json, &len);
-    if (!mim_ok(res)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "mim dsp: the catalog: %s", res.msg);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    rc = ngx_http_mim_dsp_send(r, NGX_HTTP_OK, json, len);
-    free(json);
-
-    return rc;
+    return ngx_http_mim_dsp_built(r, NGX_HTTP_OK, res, json, len);
 }
 
 
@@ -881,7 +865,6 @@ ngx_http_mim_dsp_dataset(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
 {
     char          *json;
     size_t         len;
-    ngx_int_t      rc;
     ngx_str_t      url, id;
     mim_result_t   res;
 
@@ -901,16 +884,7 @@ ngx_http_mim_dsp_dataset(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
                                      "unknown-dataset", res.msg);
     }
 
-    if (!mim_ok(res)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "mim dsp: dataset \"%V\": %s", &id, res.msg);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_mim_dsp_send(r, NGX_HTTP_OK, json, len);
-    free(json);
-
-    return rc;
+    return ngx_http_mim_dsp_built(r, NGX_HTTP_OK, res, json, len);
 }
 
 
@@ -1769,20 +1743,11 @@ ngx_http_mim_dsp_answer_record(ngx_http_request_t *r,
 {
     char          *json;
     size_t         len;
-    ngx_int_t      rc;
     mim_result_t   res;
 
     res = mim_dsp_negotiation_json(&ctx->neg, &json, &len);
-    if (!mim_ok(res)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "mim dsp: %s", res.msg);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    rc = ngx_http_mim_dsp_send(r, status, json, len);
-    free(json);
-
-    return rc;
+    return ngx_http_mim_dsp_built(r, status, res, json, len);
 }
 
 
@@ -1849,6 +1814,26 @@ ngx_http_mim_dsp_send(ngx_http_request_t *r, ngx_uint_t status, char *json,
 }
 
 
+/* answer with what a core builder made (json is freed), or 500 */
+static ngx_int_t
+ngx_http_mim_dsp_built(ngx_http_request_t *r, ngx_uint_t status,
+    mim_result_t res, char *json, size_t len)
+{
+    ngx_int_t  rc;
+
+    if (!mim_ok(res)) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "mim dsp: %s", res.msg);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_mim_dsp_send(r, status, json, len);
+    free(json);
+
+    return rc;
+}
+
+
 /*
  * An error answer: ContractNegotiationError, CatalogError or a plain
  * {"error", "reason"} by route; logged at info (the peer's mistake).
@@ -1859,7 +1844,6 @@ ngx_http_mim_dsp_fail(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
 {
     char          *json, *provider, *consumer;
     size_t         len;
-    ngx_int_t      rc;
     ngx_str_t      id;
     mim_result_t   res;
 
@@ -1905,13 +1889,7 @@ ngx_http_mim_dsp_fail(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
         break;
     }
 
-    if (!mim_ok(res)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "mim dsp: %s", res.msg);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (json == NULL) {
+    if (mim_ok(res) && json == NULL) {
         id.len = sizeof("{\"error\":\"\",\"reason\":\"\"}") - 1
                  + ngx_strlen(code)
                  + ngx_escape_json(NULL, (u_char *) reason,
@@ -1931,10 +1909,7 @@ ngx_http_mim_dsp_fail(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
         return ngx_http_mim_send_json(r, status, &id);
     }
 
-    rc = ngx_http_mim_dsp_send(r, status, json, len);
-    free(json);
-
-    return rc;
+    return ngx_http_mim_dsp_built(r, status, res, json, len);
 }
 
 
