@@ -74,6 +74,12 @@ ngx_str_t *ngx_http_mim_conf_participant_id(ngx_conf_t *cf);
 
 #define NGX_HTTP_MIM_SHM_KIND_DSP_NEG   16   /* negotiation records */
 #define NGX_HTTP_MIM_SHM_KIND_DSP_AGR   17   /* agreements */
+/* 18..23: the agreement-gated data plane (ngx_http_mim_agreement_module) */
+#define NGX_HTTP_MIM_SHM_KIND_AGR_TP    18   /* transfer records, with the
+                                                mim:tp:gen they were read
+                                                under */
+#define NGX_HTTP_MIM_SHM_KIND_AGR_TOKEN 19   /* verified data-access tokens */
+#define NGX_HTTP_MIM_SHM_KIND_AGR_COUNT 20   /* use counters (no Redis) */
 
 
 /*
@@ -82,6 +88,40 @@ ngx_str_t *ngx_http_mim_conf_participant_id(ngx_conf_t *cf);
  */
 ngx_int_t ngx_http_mim_auth_policy_claims(ngx_http_request_t *r,
     mim_claim_t **claims, size_t *n);
+
+
+/*
+ * NGSI-LD awareness (ngx_http_mim_ngsild_filter_module.c): what a permitted
+ * request may see.  The access handlers that permit a request (mim_policy,
+ * mim_agreement) narrow its scope; with `mim_ngsild_filter on;` the body
+ * filter removes from JSON-LD entity responses the entities and the
+ * attributes outside it.
+ */
+typedef struct {
+    ngx_array_t           *types;       /* ngx_str_t entity types the
+                                           response may show; NULL: any */
+    ngx_array_t           *attrs;       /* ngx_str_t attributes it may
+                                           show; NULL: any */
+    ngx_array_t           *deny_attrs;  /* ngx_str_t attributes it must
+                                           not show; NULL: none */
+} ngx_http_mim_ngsild_scope_t;
+
+/* r's scope (created as "anything" on first use); NULL: no memory */
+ngx_http_mim_ngsild_scope_t *ngx_http_mim_ngsild_scope(ngx_http_request_t *r);
+
+/* narrow r's scope by what the deciding rule of permit decision d allows
+   (copied into r->pool: the policy may be freed afterwards) */
+ngx_int_t ngx_http_mim_ngsild_scope_policy(ngx_http_request_t *r,
+    const mim_policy_t *policy, const mim_policy_decision_t *d);
+
+/* narrow r's entity types to these (intersection) */
+ngx_int_t ngx_http_mim_ngsild_scope_types(ngx_http_request_t *r,
+    ngx_str_t *types, ngx_uint_t n);
+
+/* fill the NGSI-LD members of req (entity types from `type=`, attributes
+   from `attrs=` of r's query) in r->pool, before mim_policy_eval() */
+ngx_int_t ngx_http_mim_ngsild_request(ngx_http_request_t *r,
+    mim_policy_request_t *req);
 
 
 /* add a null-terminated list of variables (preconfiguration) */

@@ -25,6 +25,10 @@ static const mim_command_t  mim_commands[] = {
       "evaluate or check an ODRL policy (mim policy eval|check)" },
     { "audit", mim_cmd_audit,
       "verify or search signed audit logs (mim audit verify|show)" },
+    { "consumer", mim_cmd_consumer,
+      "act as a DSP 2025-1 consumer (catalog, negotiate, transfer, get, run)" },
+    { "dsp", mim_cmd_dsp,
+      "validate DSP 2025-1 messages against the schemas (mim dsp validate)" },
     { "version", mim_cmd_version, "print the version" },
     { "help", mim_cmd_help, "this list, or `mim help COMMAND`" },
     { NULL, NULL, NULL }

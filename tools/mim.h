@@ -31,6 +31,8 @@ typedef int (*mim_command_pt)(int argc, char **argv);
 int mim_cmd_verify_response(int argc, char **argv);
 int mim_cmd_policy(int argc, char **argv);
 int mim_cmd_audit(int argc, char **argv);
+int mim_cmd_consumer(int argc, char **argv);     /* mim_consumer.c */
+int mim_cmd_dsp(int argc, char **argv);          /* mim_dsp_validate.c */
 
 /*
  * Read a whole file (at most max bytes; more is MIM_ERR_LIMIT) into a

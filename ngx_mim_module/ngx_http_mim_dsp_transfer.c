@@ -1,0 +1,1 @@
+/* placeholder: the DSP transfer process (issue 5) */
