@@ -88,6 +88,50 @@ void mim_dsp_safe_text(char *dst, size_t cap, const char *src, size_t n);
 void mim_dsp_name_uuid(const void *data, size_t n,
     char out[MIM_DSP_UUID_LEN]);
 
+/* ---- messages (mim_dsp_util.c): reading and building ---- */
+
+/* "path.member" (or "member" when path is ""), "path.member[i]", into
+   MIM_DSP_PATH_MAX bytes, cut with "..." when longer */
+void mim_dsp_path_join(char *dst, const char *path, const char *member);
+void mim_dsp_path_join_index(char *dst, const char *path,
+    const char *member, size_t i);
+
+/*
+ * A string member at path.name: required or not, non-empty unless
+ * empty_ok, at most MIM_DSP_MAX_STR bytes; the message names it
+ * ("offer.@id: missing").  *out (when out is not NULL) gets a copy; what
+ * it held before is freed.
+ */
+mim_result_t mim_dsp_str_member(const json_t *obj, const char *path,
+    const char *name, int required, int empty_ok, char **out);
+
+/* "@context" holding MIM_DSP_CONTEXT (an array, or a string as some peers
+   send); "@type" exactly expected */
+mim_result_t mim_dsp_check_context(const json_t *root);
+mim_result_t mim_dsp_check_type(const json_t *root, const char *expected);
+
+/* the optional "code" (a string) and "reason" (a non-empty array, copied
+   as compact JSON) of termination-like messages; old values are freed */
+mim_result_t mim_dsp_code_reason(const json_t *root, char **code,
+    char **reason_json);
+
+/* {"@context": [...], "@type": type}, or NULL */
+json_t *mim_dsp_message_new(const char *type);
+
+/* the text of o when r is ok (else r); o is released either way */
+mim_result_t mim_dsp_message_finish(json_t *o, mim_result_t r, char **out,
+    size_t *len);
+
+/* *out = NULL, *len = 0 (len may be NULL); an error when out is NULL */
+mim_result_t mim_dsp_out_init(char **out, size_t *len);
+
+/* providerPid, consumerPid (NULL ones not set) */
+mim_result_t mim_dsp_put_pids(json_t *o, const char *provider_pid,
+    const char *consumer_pid);
+
+/* "reason": [reason] when reason is not NULL */
+mim_result_t mim_dsp_put_reason(json_t *o, const char *reason);
+
 /* ---- the DSP schema rules of an ODRL offer (mim_dsp_msg.c) ---- */
 
 /*

@@ -13,14 +13,15 @@
 #define MIM_DSP_TEXT_MAX      512
 
 static const char *const mim_dsp_job_kinds[] = {
-    NULL, "agreement", "finalize", "terminate"
+    NULL, "agreement", "finalize", "terminate", "transfer-start",
+    "transfer-suspend", "transfer-complete", "transfer-terminate"
 };
 
 
 const char *
 mim_dsp_job_kind_name(mim_dsp_job_kind_t kind)
 {
-    if (kind < MIM_DSP_JOB_AGREEMENT || kind > MIM_DSP_JOB_TERMINATE) {
+    if (kind < MIM_DSP_JOB_AGREEMENT || kind > MIM_DSP_JOB_LAST) {
         return "unknown";
     }
     return mim_dsp_job_kinds[kind];
@@ -32,7 +33,7 @@ mim_dsp_job_kind_parse(const char *s, mim_dsp_job_kind_t *kind)
 {
     int  k;
 
-    for (k = MIM_DSP_JOB_AGREEMENT; k <= MIM_DSP_JOB_TERMINATE; k++) {
+    for (k = MIM_DSP_JOB_AGREEMENT; k <= MIM_DSP_JOB_LAST; k++) {
         if (strcmp(s, mim_dsp_job_kinds[k]) == 0) {
             *kind = (mim_dsp_job_kind_t) k;
             return 0;

@@ -18,8 +18,21 @@
 typedef enum {
     MIM_DSP_JOB_AGREEMENT = 1,   /* send the ContractAgreementMessage */
     MIM_DSP_JOB_FINALIZE,        /* send the event FINALIZED */
-    MIM_DSP_JOB_TERMINATE        /* send our termination */
+    MIM_DSP_JOB_TERMINATE,       /* send our termination */
+
+    /* of a transfer process (pid: its providerPid, mim:tp:<pid>) */
+    MIM_DSP_JOB_TP_START,        /* REQUESTED -> STARTED, then send the
+                                    TransferStartMessage (or just send it,
+                                    when already STARTED: a resume) */
+    MIM_DSP_JOB_TP_SUSPEND,      /* send our TransferSuspensionMessage */
+    MIM_DSP_JOB_TP_COMPLETE,     /* send our TransferCompletionMessage */
+    MIM_DSP_JOB_TP_TERMINATE     /* send our TransferTerminationMessage */
 } mim_dsp_job_kind_t;
+
+#define MIM_DSP_JOB_LAST  MIM_DSP_JOB_TP_TERMINATE
+
+/* a job of a transfer process (its kind's name starts with "transfer-") */
+#define mim_dsp_job_is_transfer(kind)  ((kind) >= MIM_DSP_JOB_TP_START)
 
 typedef struct {
     mim_dsp_job_kind_t   kind;
@@ -29,7 +42,9 @@ typedef struct {
     char                *reason;
 } mim_dsp_job_t;
 
-/* "agreement", "finalize", "terminate"; and back (0, or -1) */
+/* "agreement", "finalize", "terminate", "transfer-start",
+   "transfer-suspend", "transfer-complete", "transfer-terminate"; and back
+   (0, or -1) */
 const char *mim_dsp_job_kind_name(mim_dsp_job_kind_t kind);
 int mim_dsp_job_kind_parse(const char *s, mim_dsp_job_kind_t *kind);
 

@@ -10,7 +10,6 @@
  * build is made to validate against the same schemas (the unit tests
  * run the official validator over it).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,128 +35,6 @@ mim_dsp_msg_type_name(mim_dsp_msg_type_t type)
         return "none";
     }
     return type_names[type];
-}
-
-/* ---- member checks ---- */
-
-/*
- * "path.member" or "member" (path empty), and "path.member[i]": cut with
- * "..." when too long (a path that deep still names where it starts).
- */
-static void
-path_cut(char *dst, int n)
-{
-    if (n < 0 || n >= MIM_DSP_PATH_MAX) {
-        memcpy(dst + MIM_DSP_PATH_MAX - 4, "...", 4);
-    }
-}
-
-static void
-join(char *dst, const char *path, const char *member)
-{
-    path_cut(dst, snprintf(dst, MIM_DSP_PATH_MAX, "%s%s%s", path,
-                           *path ? "." : "", member));
-}
-
-static void
-join_index(char *dst, const char *path, const char *member, size_t i)
-{
-    path_cut(dst, snprintf(dst, MIM_DSP_PATH_MAX, "%s%s%s[%zu]", path,
-                           *path ? "." : "", member, i));
-}
-
-/*
- * A string member at path.name: required or not, non-empty unless
- * empty_ok, at most MIM_DSP_MAX_STR bytes.  *out (when not NULL) gets a
- * copy; what it held before is freed.
- */
-static mim_result_t
-str_member(const json_t *obj, const char *path, const char *name,
-    int required, int empty_ok, char **out)
-{
-    const json_t  *v = json_object_get(obj, name);
-    char           at[MIM_DSP_PATH_MAX];
-    size_t         n;
-
-    join(at, path, name);
-    if (v == NULL) {
-        return required ? mim_result_err(MIM_ERR_INVALID, "%s: missing", at)
-                        : mim_result_ok();
-    }
-    if (!json_is_string(v)) {
-        return mim_result_err(MIM_ERR_INVALID, "%s: expected a string", at);
-    }
-    n = json_string_length(v);
-    if (n == 0 && !empty_ok) {
-        return mim_result_err(MIM_ERR_INVALID, "%s: empty", at);
-    }
-    if (n > MIM_DSP_MAX_STR) {
-        return mim_result_err(MIM_ERR_LIMIT, "%s: longer than %d bytes", at,
-                              MIM_DSP_MAX_STR);
-    }
-    if (out != NULL) {
-        free(*out);
-        *out = mim_dsp_strndup(json_string_value(v), n);
-        if (*out == NULL) {
-            return mim_dsp_nomem();
-        }
-    }
-    return mim_result_ok();
-}
-
-/* "@context": an array of strings holding the 2025-1 context; a string
-   alone is accepted, as some peers send it */
-static mim_result_t
-check_context(const json_t *root)
-{
-    const json_t  *ctx = json_object_get(root, "@context"), *item;
-    size_t         i;
-    int            found = 0;
-
-    if (ctx == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "@context: missing");
-    }
-    if (json_is_string(ctx)) {
-        found = strcmp(json_string_value(ctx), MIM_DSP_CONTEXT) == 0;
-    } else if (json_is_array(ctx)) {
-        json_array_foreach(ctx, i, item) {
-            if (!json_is_string(item)) {
-                return mim_result_err(MIM_ERR_INVALID, "@context[%zu]: "
-                                      "expected a string", i);
-            }
-            found |= strcmp(json_string_value(item), MIM_DSP_CONTEXT) == 0;
-        }
-    } else {
-        return mim_result_err(MIM_ERR_INVALID, "@context: expected an array "
-                              "of strings");
-    }
-    if (!found) {
-        return mim_result_err(MIM_ERR_INVALID, "@context: does not hold "
-                              MIM_DSP_CONTEXT " (DSP 2025-1)");
-    }
-    return mim_result_ok();
-}
-
-static mim_result_t
-check_type(const json_t *root, const char *expected)
-{
-    const json_t  *t = json_object_get(root, "@type");
-    char           text[64];
-
-    if (t == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "@type: missing");
-    }
-    if (!json_is_string(t)) {
-        return mim_result_err(MIM_ERR_INVALID, "@type: expected the string "
-                              "\"%s\"", expected);
-    }
-    if (strcmp(json_string_value(t), expected) != 0) {
-        mim_dsp_safe_text(text, sizeof(text), json_string_value(t),
-                          json_string_length(t));
-        return mim_result_err(MIM_ERR_INVALID, "@type: expected %s, not "
-                              "\"%s\"", expected, text);
-    }
-    return mim_result_ok();
 }
 
 /* ---- offers: contract-schema.json ---- */
@@ -257,7 +134,7 @@ check_logical(const json_t *c, const char *path, int depth)
                               path, which);
     }
     json_array_foreach(list, i, item) {
-        join_index(at, path, which, i);
+        mim_dsp_path_join_index(at, path, which, i);
         r = check_constraint(item, at, depth + 1);
         if (!mim_ok(r)) {
             return r;
@@ -318,7 +195,7 @@ check_rule(const json_t *rule, const char *path)
         return mim_result_err(MIM_ERR_INVALID, "%s: expected an object",
                               path);
     }
-    r = str_member(rule, path, "action", 1, 0, NULL);
+    r = mim_dsp_str_member(rule, path, "action", 1, 0, NULL);
     if (!mim_ok(r)) {
         return r;
     }
@@ -331,7 +208,7 @@ check_rule(const json_t *rule, const char *path)
                               "array", path);
     }
     json_array_foreach(list, i, item) {
-        join_index(at, path, "constraint", i);
+        mim_dsp_path_join_index(at, path, "constraint", i);
         r = check_constraint(item, at, 0);
         if (!mim_ok(r)) {
             return r;
@@ -363,7 +240,7 @@ check_rules(const json_t *offer, const char *path, const char *name,
                               "rule, or no member)", path, name);
     }
     json_array_foreach(list, i, item) {
-        join_index(at, path, name, i);
+        mim_dsp_path_join_index(at, path, name, i);
         r = check_rule(item, at);
         if (!mim_ok(r)) {
             return r;
@@ -405,7 +282,7 @@ mim_dsp_offer_validate(const json_t *offer, const char *path, int in_message)
         return mim_result_err(MIM_ERR_INVALID, "%s: expected an object",
                               path);
     }
-    r = str_member(offer, path, "@id", 1, 0, NULL);
+    r = mim_dsp_str_member(offer, path, "@id", 1, 0, NULL);
     if (!mim_ok(r)) {
         return r;
     }
@@ -419,7 +296,7 @@ mim_dsp_offer_validate(const json_t *offer, const char *path, int in_message)
         return mim_result_err(MIM_ERR_INVALID, "%s.@type: expected \"Offer\"",
                               path);
     }
-    r = str_member(offer, path, "target", 0, 0, NULL);
+    r = mim_dsp_str_member(offer, path, "target", 0, 0, NULL);
     if (mim_ok(r)) {
         r = check_profile(offer, path);
     }
@@ -449,8 +326,10 @@ mim_dsp_offer_validate(const json_t *offer, const char *path, int in_message)
 static void
 peek_pids(const json_t *root, mim_dsp_msg_t *msg)
 {
-    (void) str_member(root, "", "consumerPid", 0, 0, &msg->consumer_pid);
-    (void) str_member(root, "", "providerPid", 0, 0, &msg->provider_pid);
+    (void) mim_dsp_str_member(root, "", "consumerPid", 0, 0,
+                              &msg->consumer_pid);
+    (void) mim_dsp_str_member(root, "", "providerPid", 0, 0,
+                              &msg->provider_pid);
 }
 
 static mim_result_t
@@ -459,13 +338,14 @@ parse_contract_request(const json_t *root, mim_dsp_msg_t *msg)
     const json_t  *offer;
     mim_result_t   r;
 
-    r = str_member(root, "", "consumerPid", 1, 0, &msg->consumer_pid);
+    r = mim_dsp_str_member(root, "", "consumerPid", 1, 0, &msg->consumer_pid);
     if (mim_ok(r)) {
-        r = str_member(root, "", "providerPid", 0, 0, &msg->provider_pid);
+        r = mim_dsp_str_member(root, "", "providerPid", 0, 0,
+                               &msg->provider_pid);
     }
     if (mim_ok(r)) {
-        r = str_member(root, "", "callbackAddress", 0, 0,
-                       &msg->callback_address);
+        r = mim_dsp_str_member(root, "", "callbackAddress", 0, 0,
+                               &msg->callback_address);
     }
     if (!mim_ok(r)) {
         return r;
@@ -486,10 +366,11 @@ parse_contract_request(const json_t *root, mim_dsp_msg_t *msg)
     }
     r = mim_dsp_offer_validate(offer, "offer", 1);
     if (mim_ok(r)) {
-        r = str_member(offer, "offer", "@id", 1, 0, &msg->offer_id);
+        r = mim_dsp_str_member(offer, "offer", "@id", 1, 0, &msg->offer_id);
     }
     if (mim_ok(r)) {
-        r = str_member(offer, "offer", "target", 0, 0, &msg->offer_target);
+        r = mim_dsp_str_member(offer, "offer", "target", 0, 0,
+                               &msg->offer_target);
     }
     if (mim_ok(r)) {
         r = mim_dsp_json_dump(offer, &msg->offer_json, NULL);
@@ -502,9 +383,10 @@ parse_pids(const json_t *root, mim_dsp_msg_t *msg)
 {
     mim_result_t  r;
 
-    r = str_member(root, "", "providerPid", 1, 0, &msg->provider_pid);
+    r = mim_dsp_str_member(root, "", "providerPid", 1, 0, &msg->provider_pid);
     if (mim_ok(r)) {
-        r = str_member(root, "", "consumerPid", 1, 0, &msg->consumer_pid);
+        r = mim_dsp_str_member(root, "", "consumerPid", 1, 0,
+                               &msg->consumer_pid);
     }
     return r;
 }
@@ -550,28 +432,13 @@ parse_event(const json_t *root, mim_dsp_msg_t *msg)
 static mim_result_t
 parse_termination(const json_t *root, mim_dsp_msg_t *msg)
 {
-    const json_t  *reason;
-    mim_result_t   r;
+    mim_result_t  r;
 
     r = parse_pids(root, msg);
     if (mim_ok(r)) {
-        r = str_member(root, "", "code", 0, 1, &msg->code);
+        r = mim_dsp_code_reason(root, &msg->code, &msg->reason_json);
     }
-    if (!mim_ok(r)) {
-        return r;
-    }
-    reason = json_object_get(root, "reason");
-    if (reason == NULL) {
-        return mim_result_ok();
-    }
-    if (!json_is_array(reason)) {
-        return mim_result_err(MIM_ERR_INVALID, "reason: expected an array");
-    }
-    if (json_array_size(reason) == 0) {
-        return mim_result_err(MIM_ERR_INVALID, "reason: empty (at least one "
-                              "item, or no member)");
-    }
-    return mim_dsp_json_dump(reason, &msg->reason_json, NULL);
+    return r;
 }
 
 static mim_result_t
@@ -610,9 +477,9 @@ mim_dsp_msg_parse(mim_dsp_msg_t *msg, mim_dsp_msg_type_t expected,
     if (expected != MIM_DSP_MSG_CATALOG_REQUEST) {
         peek_pids(root, msg);
     }
-    r = check_context(root);
+    r = mim_dsp_check_context(root);
     if (mim_ok(r)) {
-        r = check_type(root, type_names[expected]);
+        r = mim_dsp_check_type(root, type_names[expected]);
     }
     if (mim_ok(r)) {
         msg->type = expected;
@@ -659,54 +526,6 @@ mim_dsp_msg_free(mim_dsp_msg_t *msg)
 
 /* ---- what we send ---- */
 
-/* {"@context": [...], "@type": type}, or NULL */
-static json_t *
-message_new(const char *type)
-{
-    json_t  *o = json_object();
-
-    if (o == NULL || !mim_ok(mim_dsp_put_new(o, "@context",
-                                             mim_dsp_context_new()))
-        || !mim_ok(mim_dsp_put_str(o, "@type", type)))
-    {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* the text of o when r is ok; o is released */
-static mim_result_t
-message_finish(json_t *o, mim_result_t r, char **out, size_t *len)
-{
-    if (mim_ok(r)) {
-        r = mim_dsp_json_dump(o, out, len);
-    }
-    json_decref(o);
-    return r;
-}
-
-static mim_result_t
-out_init(char **out, size_t *len)
-{
-    if (out == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "no output");
-    }
-    *out = NULL;
-    if (len != NULL) {
-        *len = 0;
-    }
-    return mim_result_ok();
-}
-
-static mim_result_t
-put_pids(json_t *o, const char *provider_pid, const char *consumer_pid)
-{
-    mim_result_t  r = mim_dsp_put_str(o, "providerPid", provider_pid);
-
-    return mim_ok(r) ? mim_dsp_put_str(o, "consumerPid", consumer_pid) : r;
-}
-
 /* a message about neg: its two pids are required */
 static mim_result_t
 neg_message(const mim_dsp_neg_t *neg, const char *type, json_t **o)
@@ -719,32 +538,18 @@ neg_message(const mim_dsp_neg_t *neg, const char *type, json_t **o)
                               "providerPid and consumerPid is required",
                               type);
     }
-    *o = message_new(type);
+    *o = mim_dsp_message_new(type);
     if (*o == NULL) {
         return mim_dsp_nomem();
     }
-    return put_pids(*o, neg->provider_pid, neg->consumer_pid);
-}
-
-/* "reason": [reason] when reason is not NULL */
-static mim_result_t
-put_reason(json_t *o, const char *reason)
-{
-    json_t        *s;
-    mim_result_t   r;
-
-    if (reason == NULL) {
-        return mim_result_ok();
-    }
-    r = mim_dsp_string_new("reason", reason, &s);
-    return mim_ok(r) ? mim_dsp_put_new(o, "reason", json_pack("[o]", s)) : r;
+    return mim_dsp_put_pids(*o, neg->provider_pid, neg->consumer_pid);
 }
 
 mim_result_t
 mim_dsp_negotiation_json(const mim_dsp_neg_t *neg, char **out, size_t *len)
 {
     json_t        *o;
-    mim_result_t   r = out_init(out, len);
+    mim_result_t   r = mim_dsp_out_init(out, len);
 
     if (!mim_ok(r)) {
         return r;
@@ -759,7 +564,7 @@ mim_dsp_negotiation_json(const mim_dsp_neg_t *neg, char **out, size_t *len)
     if (mim_ok(r)) {
         r = mim_dsp_put_str(o, "state", mim_dsp_neg_state_name(neg->state));
     }
-    return message_finish(o, r, out, len);
+    return mim_dsp_message_finish(o, r, out, len);
 }
 
 mim_result_t
@@ -767,7 +572,7 @@ mim_dsp_agreement_message_json(const mim_dsp_neg_t *neg, char **out,
     size_t *len)
 {
     json_t        *o, *agreement;
-    mim_result_t   r = out_init(out, len);
+    mim_result_t   r = mim_dsp_out_init(out, len);
 
     if (!mim_ok(r)) {
         return r;
@@ -785,7 +590,7 @@ mim_dsp_agreement_message_json(const mim_dsp_neg_t *neg, char **out,
             r = mim_dsp_put_new(o, "agreement", agreement);
         }
     }
-    return message_finish(o, r, out, len);
+    return mim_dsp_message_finish(o, r, out, len);
 }
 
 mim_result_t
@@ -793,7 +598,7 @@ mim_dsp_event_message_json(const mim_dsp_neg_t *neg, mim_dsp_event_t event,
     char **out, size_t *len)
 {
     json_t        *o;
-    mim_result_t   r = out_init(out, len);
+    mim_result_t   r = mim_dsp_out_init(out, len);
 
     if (!mim_ok(r)) {
         return r;
@@ -813,7 +618,7 @@ mim_dsp_event_message_json(const mim_dsp_neg_t *neg, mim_dsp_event_t event,
             break;
         }
     }
-    return message_finish(o, r, out, len);
+    return mim_dsp_message_finish(o, r, out, len);
 }
 
 mim_result_t
@@ -821,7 +626,7 @@ mim_dsp_termination_message_json(const mim_dsp_neg_t *neg, const char *code,
     const char *reason, char **out, size_t *len)
 {
     json_t        *o;
-    mim_result_t   r = out_init(out, len);
+    mim_result_t   r = mim_dsp_out_init(out, len);
 
     if (!mim_ok(r)) {
         return r;
@@ -831,9 +636,9 @@ mim_dsp_termination_message_json(const mim_dsp_neg_t *neg, const char *code,
         r = mim_dsp_put_str(o, "code", code);
     }
     if (mim_ok(r)) {
-        r = put_reason(o, reason);
+        r = mim_dsp_put_reason(o, reason);
     }
-    return message_finish(o, r, out, len);
+    return mim_dsp_message_finish(o, r, out, len);
 }
 
 mim_result_t
@@ -842,25 +647,25 @@ mim_dsp_negotiation_error_json(const char *provider_pid,
     char **out, size_t *len)
 {
     json_t        *o;
-    mim_result_t   r = out_init(out, len);
+    mim_result_t   r = mim_dsp_out_init(out, len);
 
     if (!mim_ok(r)) {
         return r;
     }
-    o = message_new("ContractNegotiationError");
+    o = mim_dsp_message_new("ContractNegotiationError");
     if (o == NULL) {
         return mim_dsp_nomem();
     }
     /* both required by the schema, even when the message had none */
-    r = put_pids(o, provider_pid != NULL ? provider_pid : "",
-                 consumer_pid != NULL ? consumer_pid : "");
+    r = mim_dsp_put_pids(o, provider_pid != NULL ? provider_pid : "",
+                         consumer_pid != NULL ? consumer_pid : "");
     if (mim_ok(r)) {
         r = mim_dsp_put_str(o, "code", code);
     }
     if (mim_ok(r)) {
-        r = put_reason(o, reason);
+        r = mim_dsp_put_reason(o, reason);
     }
-    return message_finish(o, r, out, len);
+    return mim_dsp_message_finish(o, r, out, len);
 }
 
 mim_result_t
@@ -868,20 +673,20 @@ mim_dsp_catalog_error_json(const char *code, const char *reason, char **out,
     size_t *len)
 {
     json_t        *o;
-    mim_result_t   r = out_init(out, len);
+    mim_result_t   r = mim_dsp_out_init(out, len);
 
     if (!mim_ok(r)) {
         return r;
     }
-    o = message_new("CatalogError");
+    o = mim_dsp_message_new("CatalogError");
     if (o == NULL) {
         return mim_dsp_nomem();
     }
     r = mim_dsp_put_str(o, "code", code);
     if (mim_ok(r)) {
-        r = put_reason(o, reason);
+        r = mim_dsp_put_reason(o, reason);
     }
-    return message_finish(o, r, out, len);
+    return mim_dsp_message_finish(o, r, out, len);
 }
 
 static mim_result_t
@@ -927,7 +732,7 @@ mim_dsp_version_json(const char *path, const char *auth_protocol,
     size_t *len)
 {
     json_t        *root, *entry;
-    mim_result_t   r = out_init(out, len);
+    mim_result_t   r = mim_dsp_out_init(out, len);
 
     if (!mim_ok(r)) {
         return r;
@@ -957,5 +762,5 @@ mim_dsp_version_json(const char *path, const char *auth_protocol,
     if (mim_ok(r) && auth_protocol != NULL) {
         r = version_auth(entry, auth_protocol, auth_version, auth_profile);
     }
-    return message_finish(root, r, out, len);
+    return mim_dsp_message_finish(root, r, out, len);
 }

@@ -66,6 +66,13 @@ typedef struct {
  * agreementId, format, callbackAddress; start, completion, suspension,
  * termination providerPid and consumerPid.  The message names the member
  * ("agreementId: missing").
+ *
+ * Added with the implementation: on error msg keeps the pids it could
+ * read (for the TransferError; free it anyway).  A request's providerPid
+ * is never read (the provider names the process).  dataAddress
+ * endpointProperties items need "@type" EndpointProperty, "name" and
+ * "value" (a value may be longer than 2048 bytes: tokens).  Unknown
+ * members are accepted (JSON-LD).
  */
 mim_result_t mim_dsp_tmsg_parse(mim_dsp_tmsg_t *msg,
     mim_dsp_tmsg_type_t expected, const char *json, size_t len);
@@ -126,6 +133,9 @@ typedef struct {
     char                *agreement_id;
     char                *dataset;           /* the agreement's target */
     char                *format;            /* "HttpData-PULL" */
+    char                *endpoint;          /* the data's URL on this
+                                               gateway, for the DataAddress
+                                               (absolute; NULL allowed) */
     char                *token_id;          /* jti of the data-access token
                                                now valid; NULL when none
                                                (not STARTED) */
@@ -138,12 +148,14 @@ typedef struct {
 
 /*
  * Compact JSON of the record (members providerPid, consumerPid, consumer,
- * callbackAddress, agreementId, dataset, format, tokenId, code, reason,
+ * callbackAddress, agreementId, dataset, format, endpoint, tokenId, code,
+ * reason,
  * state, created, updated; NULL ones omitted) and back.  Both refuse a
  * record that breaks its rules: the pids, consumer, agreementId, dataset
  * and format non-empty, state not INITIAL, 0 <= created <= updated,
  * strings at most 2048 bytes (reason 256 KiB); from_json also refuses
- * unknown members and members of the wrong type.
+ * unknown members and members of the wrong type (and, added with the
+ * implementation, state IRIs: the store holds the names we write).
  */
 mim_result_t mim_dsp_tp_to_json(const mim_dsp_tp_t *tp, char **out,
     size_t *len);
@@ -163,6 +175,11 @@ mim_result_t mim_dsp_transfer_process_json(const mim_dsp_tp_t *tp,
  * TransferStartMessage for a pull: dataAddress {@type DataAddress,
  * endpointType MIM_DSP_HTTP_ENDPOINT_TYPE, endpoint, endpointProperties
  * [{authorization: token}, {authType: "bearer"}]}.
+ *
+ * Added with the implementation: each property is an EndpointProperty
+ * {"@type": "EndpointProperty", "name": "authorization", "value": token}
+ * as data-address-schema.json requires (the spec's example
+ * transfer-start-message.json); endpoint and token are required.
  */
 mim_result_t mim_dsp_transfer_start_json(const mim_dsp_tp_t *tp,
     const char *endpoint, const char *token, char **out, size_t *len);
@@ -179,7 +196,9 @@ mim_result_t mim_dsp_transfer_termination_json(const mim_dsp_tp_t *tp,
     const char *code, const char *reason, char **out, size_t *len);
 
 /* TransferError {providerPid, consumerPid (NULL written as ""), code,
-   reason: [reason]} */
+   reason: [reason]}: both pids are required by transfer-error-schema.json,
+   so either one NULL is written as "" (a refused request has no
+   providerPid); code and reason are omitted when NULL */
 mim_result_t mim_dsp_transfer_error_json(const char *provider_pid,
     const char *consumer_pid, const char *code, const char *reason,
     char **out, size_t *len);

@@ -226,6 +226,210 @@ mim_dsp_safe_text(char *dst, size_t cap, const char *src, size_t n)
     dst[i] = '\0';
 }
 
+/* ---- messages: what mim_dsp_msg.c and mim_dsp_transfer.c share ---- */
+
+/* a path cut with "..." when too long: that deep, it still names where
+   it starts */
+static void
+path_cut(char *dst, int n)
+{
+    if (n < 0 || n >= MIM_DSP_PATH_MAX) {
+        memcpy(dst + MIM_DSP_PATH_MAX - 4, "...", 4);
+    }
+}
+
+void
+mim_dsp_path_join(char *dst, const char *path, const char *member)
+{
+    path_cut(dst, snprintf(dst, MIM_DSP_PATH_MAX, "%s%s%s", path,
+                           *path ? "." : "", member));
+}
+
+void
+mim_dsp_path_join_index(char *dst, const char *path, const char *member,
+    size_t i)
+{
+    path_cut(dst, snprintf(dst, MIM_DSP_PATH_MAX, "%s%s%s[%zu]", path,
+                           *path ? "." : "", member, i));
+}
+
+mim_result_t
+mim_dsp_str_member(const json_t *obj, const char *path, const char *name,
+    int required, int empty_ok, char **out)
+{
+    const json_t  *v = json_object_get(obj, name);
+    char           at[MIM_DSP_PATH_MAX];
+    size_t         n;
+
+    mim_dsp_path_join(at, path, name);
+    if (v == NULL) {
+        return required ? mim_result_err(MIM_ERR_INVALID, "%s: missing", at)
+                        : mim_result_ok();
+    }
+    if (!json_is_string(v)) {
+        return mim_result_err(MIM_ERR_INVALID, "%s: expected a string", at);
+    }
+    n = json_string_length(v);
+    if (n == 0 && !empty_ok) {
+        return mim_result_err(MIM_ERR_INVALID, "%s: empty", at);
+    }
+    if (n > MIM_DSP_MAX_STR) {
+        return mim_result_err(MIM_ERR_LIMIT, "%s: longer than %d bytes", at,
+                              MIM_DSP_MAX_STR);
+    }
+    if (out != NULL) {
+        free(*out);
+        *out = mim_dsp_strndup(json_string_value(v), n);
+        if (*out == NULL) {
+            return mim_dsp_nomem();
+        }
+    }
+    return mim_result_ok();
+}
+
+/* "@context": an array of strings holding the 2025-1 context; a string
+   alone is accepted, as some peers send it */
+mim_result_t
+mim_dsp_check_context(const json_t *root)
+{
+    const json_t  *ctx = json_object_get(root, "@context"), *item;
+    size_t         i;
+    int            found = 0;
+
+    if (ctx == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "@context: missing");
+    }
+    if (json_is_string(ctx)) {
+        found = strcmp(json_string_value(ctx), MIM_DSP_CONTEXT) == 0;
+    } else if (json_is_array(ctx)) {
+        json_array_foreach(ctx, i, item) {
+            if (!json_is_string(item)) {
+                return mim_result_err(MIM_ERR_INVALID, "@context[%zu]: "
+                                      "expected a string", i);
+            }
+            found |= strcmp(json_string_value(item), MIM_DSP_CONTEXT) == 0;
+        }
+    } else {
+        return mim_result_err(MIM_ERR_INVALID, "@context: expected an array "
+                              "of strings");
+    }
+    if (!found) {
+        return mim_result_err(MIM_ERR_INVALID, "@context: does not hold "
+                              MIM_DSP_CONTEXT " (DSP 2025-1)");
+    }
+    return mim_result_ok();
+}
+
+mim_result_t
+mim_dsp_check_type(const json_t *root, const char *expected)
+{
+    const json_t  *t = json_object_get(root, "@type");
+    char           text[64];
+
+    if (t == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "@type: missing");
+    }
+    if (!json_is_string(t)) {
+        return mim_result_err(MIM_ERR_INVALID, "@type: expected the string "
+                              "\"%s\"", expected);
+    }
+    if (strcmp(json_string_value(t), expected) != 0) {
+        mim_dsp_safe_text(text, sizeof(text), json_string_value(t),
+                          json_string_length(t));
+        return mim_result_err(MIM_ERR_INVALID, "@type: expected %s, not "
+                              "\"%s\"", expected, text);
+    }
+    return mim_result_ok();
+}
+
+mim_result_t
+mim_dsp_code_reason(const json_t *root, char **code, char **reason_json)
+{
+    const json_t  *reason;
+    mim_result_t   r;
+
+    /* the schemas say "a string": an empty code is one */
+    r = mim_dsp_str_member(root, "", "code", 0, 1, code);
+    if (!mim_ok(r)) {
+        return r;
+    }
+    reason = json_object_get(root, "reason");
+    if (reason == NULL) {
+        return mim_result_ok();
+    }
+    if (!json_is_array(reason)) {
+        return mim_result_err(MIM_ERR_INVALID, "reason: expected an array");
+    }
+    if (json_array_size(reason) == 0) {
+        return mim_result_err(MIM_ERR_INVALID, "reason: empty (at least one "
+                              "item, or no member)");
+    }
+    free(*reason_json);
+    return mim_dsp_json_dump(reason, reason_json, NULL);
+}
+
+json_t *
+mim_dsp_message_new(const char *type)
+{
+    json_t  *o = json_object();
+
+    if (o == NULL || !mim_ok(mim_dsp_put_new(o, "@context",
+                                             mim_dsp_context_new()))
+        || !mim_ok(mim_dsp_put_str(o, "@type", type)))
+    {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+mim_result_t
+mim_dsp_message_finish(json_t *o, mim_result_t r, char **out, size_t *len)
+{
+    if (mim_ok(r)) {
+        r = mim_dsp_json_dump(o, out, len);
+    }
+    json_decref(o);
+    return r;
+}
+
+mim_result_t
+mim_dsp_out_init(char **out, size_t *len)
+{
+    if (out == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "no output");
+    }
+    *out = NULL;
+    if (len != NULL) {
+        *len = 0;
+    }
+    return mim_result_ok();
+}
+
+mim_result_t
+mim_dsp_put_pids(json_t *o, const char *provider_pid,
+    const char *consumer_pid)
+{
+    mim_result_t  r = mim_dsp_put_str(o, "providerPid", provider_pid);
+
+    return mim_ok(r) ? mim_dsp_put_str(o, "consumerPid", consumer_pid) : r;
+}
+
+mim_result_t
+mim_dsp_put_reason(json_t *o, const char *reason)
+{
+    json_t        *s;
+    mim_result_t   r;
+
+    if (reason == NULL) {
+        return mim_result_ok();
+    }
+    r = mim_dsp_string_new("reason", reason, &s);
+    return mim_ok(r) ? mim_dsp_put_new(o, "reason", json_pack("[o]", s)) : r;
+}
+
+/* ---- identifiers ---- */
+
 static void
 format_uuid(const unsigned char b[16], char out[MIM_DSP_UUID_LEN])
 {

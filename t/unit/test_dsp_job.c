@@ -13,7 +13,7 @@ Test(dsp_job, kinds_have_names_and_back)
 {
     mim_dsp_job_kind_t  k, back;
 
-    for (k = MIM_DSP_JOB_AGREEMENT; k <= MIM_DSP_JOB_TERMINATE; k++) {
+    for (k = MIM_DSP_JOB_AGREEMENT; k <= MIM_DSP_JOB_LAST; k++) {
         cr_assert_eq(mim_dsp_job_kind_parse(mim_dsp_job_kind_name(k), &back),
                      0);
         cr_assert_eq(back, k);
