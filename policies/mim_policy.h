@@ -109,6 +109,21 @@ typedef struct {
      * decided as usual.  0: a decision at use, as always.
      */
     int                 negotiation;
+
+    /*
+     * Added for NGSI-LD (issue 5, docs/ngsild.md): what the request asks
+     * of an NGSI-LD broker, the left operands urn:mim:ngsild:entityType
+     * (the entity types of `type=`) and urn:mim:ngsild:attribute (the
+     * attributes of `attrs=` and those `q=` tests).  Each value must
+     * satisfy a constraint, as for purpose.  When the request names none,
+     * such a constraint holds inside a permission (the gateway then
+     * removes from the response what the permission does not cover, see
+     * mim_policy_ngsild_scope()) and does not hold inside a prohibition.
+     */
+    const mim_str_t    *ngsild_types;
+    size_t              ngsild_types_n;
+    const mim_str_t    *ngsild_attrs;
+    size_t              ngsild_attrs_n;
 } mim_policy_request_t;
 
 
@@ -170,5 +185,119 @@ int mim_policy_parse_datetime(const char *s, size_t len, int64_t *out);
 /* xsd:duration text ("PT2H", "P3D") -> seconds; 0 / -1 (see the docs for
    years and months) */
 int mim_policy_parse_duration(const char *s, size_t len, int64_t *out);
+
+/*
+ * ---- added for the agreement-gated data plane (issue 5) ----
+ *
+ * Does any constraint of the policy (refinements, duty constraints and
+ * those inside logical constraints included) have the left operand
+ * count?  The data plane then reserves a use before deciding (a shared
+ * counter) and gives it back on a denial; other policies cost no counter.
+ */
+int mim_policy_uses_count(const mim_policy_t *policy);
+
+/*
+ * ---- NGSI-LD awareness (issue 5): policies/mim_policy_ngsild.c ----
+ *
+ * A permission may cover only some entity types and attributes
+ * (urn:mim:ngsild:entityType, urn:mim:ngsild:attribute).  After a permit,
+ * the scope says what the response may show; the filter removes the rest
+ * from an NGSI-LD JSON body (docs/ngsild.md).
+ */
+
+/*
+ * What a response may show.  A NULL allow list allows anything; a
+ * non-NULL one with n == 0 allows nothing.  Deny lists win over allow
+ * lists.  Allow lists compare names exactly; deny lists also match a
+ * name by its last segment ("PM25" denies "https://x.org/ns#PM25" and
+ * the other way round), so a consumer cannot dodge a denial by asking
+ * for expanded names.
+ */
+typedef struct {
+    const mim_str_t  *types;         /* entity types it may show */
+    size_t            types_n;
+    const mim_str_t  *deny_types;    /* entity types it must not show */
+    size_t            deny_types_n;
+    const mim_str_t  *attrs;         /* attributes it may show */
+    size_t            attrs_n;
+    const mim_str_t  *deny_attrs;    /* attributes it must not show */
+    size_t            deny_attrs_n;
+} mim_policy_ngsild_scope_t;
+
+/* entries of buf that always suffice for mim_policy_ngsild_scope() */
+#define MIM_POLICY_NGSILD_SCOPE_MAX  512
+
+/*
+ * The scope of a PERMIT decision d of policy for request: the entity
+ * types and attributes its deciding permission covers (for every value
+ * the response may hold, as if the request had asked for it), less what
+ * an applicable prohibition forbids (unless the policy's conflict
+ * strategy is perm).  Constraints inside and/or/xone are decided
+ * exactly; one logical constraint over both types and attributes gives
+ * a product of the two that never exceeds what it allows.  request NULL:
+ * the request is not known: every other left operand is "not known",
+ * which narrows (and every prohibition is taken to apply).
+ *
+ * The lists are slices of buf (cap entries, MIM_POLICY_NGSILD_SCOPE_MAX
+ * suffice) whose strings point into the policy.  Errors: bad arguments,
+ * a decision that is not a permit of this policy (MIM_ERR_INVALID), more
+ * than 255 distinct types or attributes named by the rules involved
+ * (MIM_ERR_LIMIT).
+ */
+mim_result_t mim_policy_ngsild_scope(const mim_policy_t *policy,
+    const mim_policy_request_t *request, const mim_policy_decision_t *d,
+    mim_policy_ngsild_scope_t *scope, mim_str_t *buf, size_t cap);
+
+/* 1 when scope restricts anything (a filter has work to do) */
+int mim_policy_ngsild_scope_narrowed(const mim_policy_ngsild_scope_t *scope);
+
+/* what mim_policy_ngsild_filter() did */
+typedef struct {
+    int      forbidden;         /* the body is one entity the scope does
+                                   not cover: answer 403, send nothing */
+    char     type[128];         /* then its first uncovered type ("" when
+                                   it has none), cut with "..." */
+    int      changed;           /* 0: the output is the input */
+    size_t   entities_removed;
+    size_t   attrs_removed;
+} mim_policy_ngsild_filter_t;
+
+/*
+ * Filter an NGSI-LD JSON body (an entity or an array of entities, in the
+ * normalized, concise or keyValues form; temporal ones too): drop the
+ * entities of a type the scope does not cover, and the attributes (every
+ * top-level member but id, @id, type, @type and @context) it does not
+ * cover.  What is kept is copied byte for byte.  An entity needs all its
+ * types covered; one without a type is kept only when types are not
+ * restricted; an array element that is not an object is dropped.  Any
+ * other JSON value is left as it is.
+ *
+ * out has room for len bytes (the output is never longer) and may be in
+ * itself.  Errors: the body is not JSON (MIM_ERR_INVALID, with where),
+ * nested deeper than 512 levels or a name over 4096 bytes
+ * (MIM_ERR_LIMIT); out is then undefined.
+ */
+mim_result_t mim_policy_ngsild_filter(const mim_policy_ngsild_scope_t *scope,
+    const char *in, size_t len, char *out, size_t *out_len,
+    mim_policy_ngsild_filter_t *info);
+
+/*
+ * Split a query parameter value (URL-decoded) into names: the entity
+ * types of `type=` (separated by "," and, in the NGSI-LD type query
+ * language, ";" "|" "(" ")"), the attributes of `attrs=` (","), both with
+ * blanks trimmed.  Up to cap names go to out (pointing into s); returns
+ * how many there are.
+ */
+size_t mim_policy_ngsild_names(const char *s, size_t len, mim_str_t *out,
+    size_t cap);
+
+/*
+ * The attributes an NGSI-LD query `q=` (URL-decoded) tests: the first
+ * name of each term's attribute path ("address.city" -> "address",
+ * "a[b]" -> "a").  Quoted values are skipped.  As above: up to cap into
+ * out, returns how many.
+ */
+size_t mim_policy_ngsild_q_attrs(const char *q, size_t len, mim_str_t *out,
+    size_t cap);
 
 #endif /* MIM_POLICY_H */

@@ -167,11 +167,13 @@ mp_out_finish(mp_out_t *out)
 /* ---- the request, as the evaluator sees it ---- */
 
 /*
- * What a constraint says for a request.  MP_LATER only at negotiation
- * time (mim_policy_request_t.negotiation): the constraint depends on a
- * value known only at use, so whether it holds is not known yet.
+ * What a constraint says for a request (MP_NO, MP_YES, MP_LATER: see
+ * mim_policy_int.h).  MP_LATER at negotiation time
+ * (mim_policy_request_t.negotiation): the constraint depends on a value
+ * known only at use, so whether it holds is not known yet; and for the
+ * NGSI-LD operands when the request names no types (attributes): what
+ * the response may show is then decided by the filter.
  */
-enum { MP_NO = 0, MP_YES = 1, MP_LATER = 2 };
 
 typedef struct {
     const mim_policy_t           *p;
@@ -181,6 +183,9 @@ typedef struct {
     size_t                        action_len;
     int                           vloc_state;   /* 0 unparsed, 1 ok, -1 bad */
     mp_net_t                      vloc;
+    int                           others_unknown;  /* every left operand
+                                     but the NGSI-LD ones: MP_LATER
+                                     (mp_node_decide) */
 } mp_eval_t;
 
 /* one request value of a left operand */
@@ -450,6 +455,14 @@ mp_operand(mp_eval_t *e, const mp_node_t *node, mp_operand_t *o)
         }
         o->net = &e->vloc;
         o->one = req->virtual_location;
+        break;
+    case MP_LOP_NGSILD_TYPE:
+        mp_operand_strs(o, req->ngsild_types, req->ngsild_types_n, 0,
+                        "no entity type in the request");
+        break;
+    case MP_LOP_NGSILD_ATTR:
+        mp_operand_strs(o, req->ngsild_attrs, req->ngsild_attrs_n, 0,
+                        "no attribute in the request");
         break;
     case MP_LOP_CLAIM:
         claim = mp_find_claim(req, e->p->arena + node->claim.off,
@@ -737,10 +750,16 @@ mp_node_holds(mp_eval_t *e, uint32_t idx, mp_line_t *why, int depth)
         }
         return MP_NO;
     }
+    if (e->others_unknown && !mp_lop_ngsild(node->lop)) {
+        return MP_LATER;
+    }
     mp_operand(e, node, &o);
     if (o.missing != NULL) {
         if (o.absent && e->req->negotiation && mp_known_at_use(node->lop)) {
             return MP_LATER;
+        }
+        if (o.absent && mp_lop_ngsild(node->lop)) {
+            return MP_LATER;    /* the response filter decides */
         }
         if (why != NULL) {
             mp_why_atom(why, p, node, o.missing, NULL, 0);
@@ -1129,6 +1148,50 @@ mp_decide(mp_eval_t *e, mp_out_t *out, mim_policy_decision_t *d)
     }
 }
 
+static void
+mp_eval_init(mp_eval_t *e, const mim_policy_t *p,
+    const mim_policy_request_t *req)
+{
+    size_t  n = 0;
+
+    memset(e, 0, sizeof(*e));
+    e->p = p;
+    e->req = req;
+    if (req->action.data == NULL) {
+        e->action = MP_ACT_OTHER;
+        e->action_name = "";
+        return;
+    }
+    e->action = mp_action_lookup(req->action.data, req->action.len);
+    e->action_name = mp_odrl_local(req->action.data, req->action.len, &n);
+    e->action_len = n;
+    if (e->action_name == NULL) {
+        e->action_name = req->action.data;
+        e->action_len = req->action.len;
+    }
+}
+
+int
+mp_node_decide(const mim_policy_t *p, const mim_policy_request_t *req,
+    int others_unknown, uint32_t idx)
+{
+    mp_eval_t  e;
+
+    mp_eval_init(&e, p, req);
+    e.others_unknown = others_unknown;
+    return mp_node_holds(&e, idx, NULL, 0);
+}
+
+int
+mp_rule_applies(const mim_policy_t *p, const mim_policy_request_t *req,
+    const mp_rule_t *r)
+{
+    mp_eval_t  e;
+
+    mp_eval_init(&e, p, req);
+    return mp_action_matches(&e, r) && mp_party_target(&e, r, NULL);
+}
+
 mim_result_t
 mim_policy_eval(const mim_policy_t *policy,
     const mim_policy_request_t *request, mim_policy_decision_t *decision,
@@ -1137,7 +1200,6 @@ mim_policy_eval(const mim_policy_t *policy,
     mp_eval_t    e;
     mp_out_t     out;
     mp_line_t    l;
-    size_t       n;
     const char  *what;
 
     if (decision == NULL) {
@@ -1166,18 +1228,7 @@ mim_policy_eval(const mim_policy_t *policy,
         return mim_result_err(MIM_ERR_INVALID, "%s", what);
     }
 
-    memset(&e, 0, sizeof(e));
-    e.p = policy;
-    e.req = request;
-    e.action = mp_action_lookup(request->action.data, request->action.len);
-    e.action_name = mp_odrl_local(request->action.data, request->action.len,
-                                  &n);
-    e.action_len = n;
-    if (e.action_name == NULL) {
-        e.action_name = request->action.data;
-        e.action_len = request->action.len;
-    }
-
+    mp_eval_init(&e, policy, request);
     mp_decide(&e, &out, decision);
     decision->reasons_len = mp_out_finish(&out);
     decision->truncated = out.truncated;

@@ -105,8 +105,19 @@ enum {
     MP_LOP_SPATIAL,
     MP_LOP_CHANNEL,
     MP_LOP_EVENT,
-    MP_LOP_CLAIM
+    MP_LOP_CLAIM,
+    MP_LOP_NGSILD_TYPE,   /* urn:mim:ngsild:entityType */
+    MP_LOP_NGSILD_ATTR    /* urn:mim:ngsild:attribute */
 };
+
+#define MP_NGSILD_TYPE    "urn:mim:ngsild:entityType"
+#define MP_NGSILD_ATTR    "urn:mim:ngsild:attribute"
+
+static inline int
+mp_lop_ngsild(int lop)
+{
+    return lop == MP_LOP_NGSILD_TYPE || lop == MP_LOP_NGSILD_ATTR;
+}
 
 /* operators */
 enum {
@@ -278,5 +289,22 @@ mp_cstr(const mim_policy_t *p, mp_str_t s)
 {
     return s.off == MP_NONE ? NULL : p->arena + s.off;
 }
+
+/* ---- decisions without an explanation (mim_policy_ngsild.c) ---- */
+
+/*
+ * What a constraint says for a request: MP_LATER when a value it needs is
+ * not known yet (at negotiation, or an NGSI-LD operand the request does
+ * not name), or, with others_unknown, for every left operand but the
+ * NGSI-LD ones.
+ */
+enum { MP_NO = 0, MP_YES = 1, MP_LATER = 2 };
+
+int mp_node_decide(const mim_policy_t *p, const mim_policy_request_t *req,
+    int others_unknown, uint32_t idx);
+
+/* 1 when rule r is for req: action covered, target and assignee match */
+int mp_rule_applies(const mim_policy_t *p, const mim_policy_request_t *req,
+    const mp_rule_t *r);
 
 #endif /* MIM_POLICY_INT_H */

@@ -215,6 +215,14 @@ mp_lop_lookup(const char *s, size_t len)
     if (mp_has_prefix(s, len, MP_CLAIM_PREFIX, sizeof(MP_CLAIM_PREFIX) - 1)) {
         return MP_LOP_CLAIM;
     }
+    /* NGSI-LD operands: the URN only, as claims (a prefix the document
+       declares inline has been expanded by then) */
+    if (mp_term_is(s, len, MP_NGSILD_TYPE)) {
+        return MP_LOP_NGSILD_TYPE;
+    }
+    if (mp_term_is(s, len, MP_NGSILD_ATTR)) {
+        return MP_LOP_NGSILD_ATTR;
+    }
     name = mp_odrl_local(s, len, &n);
     if (name == NULL || n == 0) {
         return MP_LOP_UNKNOWN;
@@ -237,6 +245,12 @@ mp_lop_name(int lop)
 {
     size_t  i;
 
+    if (lop == MP_LOP_NGSILD_TYPE) {
+        return MP_NGSILD_TYPE;
+    }
+    if (lop == MP_LOP_NGSILD_ATTR) {
+        return MP_NGSILD_ATTR;
+    }
     for (i = 0; i < MP_NELEM(mp_lops); i++) {
         if (mp_lops[i].lop == lop) {
             return mp_lops[i].name;
