@@ -9,6 +9,9 @@
  *   mim:neg:<providerPid>   the negotiation record (JSON, dsp/mim_dsp.h)
  *   mim:agr:<agreementId>   the Agreement, once FINALIZED
  *   mim:neg:pending         providerPids waiting for an operator decision
+ *   mim:tp:<providerPid>    a transfer record (dsp/mim_dsp_transfer.h)
+ *   mim:tp:gen              counted up with every change of a transfer
+ *                           record: the data plane's cache generation
  *   mim:outbox              sorted set: job id -> when it is due (ms)
  *   mim:outbox:jobs         hash: job id -> the job (JSON)
  *
@@ -24,12 +27,15 @@
 #include <ngx_http.h>
 
 #include "mim_dsp.h"
+#include "mim_key.h"
 #include "ngx_http_mim_client.h"
 #include "ngx_http_mim_redis.h"
 
 
 #define NGX_HTTP_MIM_DSP_NEG_PREFIX   "mim:neg:"
 #define NGX_HTTP_MIM_DSP_AGR_PREFIX   "mim:agr:"
+#define NGX_HTTP_MIM_DSP_TP_PREFIX    "mim:tp:"
+#define NGX_HTTP_MIM_DSP_TP_GEN       "mim:tp:gen"
 #define NGX_HTTP_MIM_DSP_PENDING      "mim:neg:pending"
 #define NGX_HTTP_MIM_DSP_OUTBOX       "mim:outbox"
 #define NGX_HTTP_MIM_DSP_JOBS         "mim:outbox:jobs"
@@ -42,6 +48,10 @@
 #define NGX_HTTP_MIM_DSP_JOB_AGREEMENT   "agreement"
 #define NGX_HTTP_MIM_DSP_JOB_FINALIZE    "finalize"
 #define NGX_HTTP_MIM_DSP_JOB_TERMINATE   "terminate"
+#define NGX_HTTP_MIM_DSP_JOB_TP_START    "transfer-start"
+#define NGX_HTTP_MIM_DSP_JOB_TP_SUSPEND  "transfer-suspend"
+#define NGX_HTTP_MIM_DSP_JOB_TP_COMPLETE "transfer-complete"
+#define NGX_HTTP_MIM_DSP_JOB_TP_TERMINATE "transfer-terminate"
 
 
 typedef struct {
@@ -65,6 +75,7 @@ typedef struct {
 
     ngx_str_t                      ssl_trusted_certificate;
     size_t                         zone_size;      /* mim_dsp_zone */
+    time_t                         token_ttl;      /* mim_dsp_token_ttl */
 
     /* resolved for the location of mim_dsp */
     mim_dsp_catalog_t             *catalog;
@@ -75,6 +86,8 @@ typedef struct {
     ngx_resolver_t                *resolver;
     ngx_msec_t                     resolver_timeout;
     ngx_shm_zone_t                *zone;
+    const mim_key_t               *signing_key;    /* of data-access
+                                                      tokens */
 } ngx_http_mim_dsp_loc_conf_t;
 
 
@@ -103,6 +116,7 @@ typedef struct {
     ngx_msec_t                     delay;       /* from now */
     ngx_flag_t                     agreement;   /* store mim:agr:<id> */
     ngx_int_t                      pending;     /* +1 add, -1 remove */
+    ngx_flag_t                     transfer;    /* the record is mim:tp: */
 } ngx_http_mim_dsp_change_t;
 
 
@@ -110,7 +124,9 @@ extern ngx_module_t  ngx_http_mim_dsp_module;
 
 
 /* the CAS script's arguments for a change of the record key (a pid);
-   old empty: the record must not exist.  argv holds 20 entries. */
+   old empty: the record must not exist.  argv holds 20 entries.  neg:
+   the negotiation whose agreement is stored (change->agreement), or NULL
+   for a transfer (change->transfer) */
 ngx_int_t ngx_http_mim_dsp_cas_args(ngx_pool_t *pool, ngx_str_t *pid,
     ngx_str_t *old, ngx_str_t *new_value, mim_dsp_neg_t *neg,
     ngx_http_mim_dsp_change_t *change, ngx_str_t *argv, ngx_uint_t *argc);

@@ -1,6 +1,7 @@
 /*
  * ngx_http_mim_dsp_module - the provider side of the Dataspace Protocol
- * 2025-1 (HTTPS binding): version, catalog and contract negotiation (MIM3).
+ * 2025-1 (HTTPS binding): version, catalog, contract negotiation and
+ * transfer process (HTTP pull) (MIM3).
  *
  *   location = /.well-known/dspace-version { mim_dsp_version; }
  *   location /dsp/ { mim_auth on; mim_dsp; mim_dsp_catalog FILE; }
@@ -29,6 +30,9 @@
 #include "ngx_http_mim_redis.h"
 #include "ngx_http_mim_shm.h"
 #include "mim_dsp_job.h"
+#include "mim_dsp_transfer.h"
+
+#include <openssl/evp.h>
 
 
 #define NGX_HTTP_MIM_DSP_CAS_TRIES    3
@@ -50,14 +54,32 @@ typedef enum {
     NGX_HTTP_MIM_DSP_ADMIN_LIST,        /* admin: GET negotiations */
     NGX_HTTP_MIM_DSP_ADMIN_GET,         /* admin: GET negotiations/:pid */
     NGX_HTTP_MIM_DSP_ADMIN_AGREE,       /* admin: POST .../:pid/agree */
-    NGX_HTTP_MIM_DSP_ADMIN_TERMINATE    /* admin: POST .../:pid/terminate */
+    NGX_HTTP_MIM_DSP_ADMIN_TERMINATE,   /* admin: POST .../:pid/terminate */
+
+    NGX_HTTP_MIM_DSP_TP_GET,            /* GET transfers/:pid */
+    NGX_HTTP_MIM_DSP_TP_CREATE,         /* POST transfers/request */
+    NGX_HTTP_MIM_DSP_TP_START,          /* POST transfers/:pid/start */
+    NGX_HTTP_MIM_DSP_TP_COMPLETE,       /* .../completion */
+    NGX_HTTP_MIM_DSP_TP_SUSPEND,        /* .../suspension */
+    NGX_HTTP_MIM_DSP_TP_TERMINATE,      /* .../termination */
+    NGX_HTTP_MIM_DSP_ADMIN_TP_GET,      /* admin: GET transfers/:pid */
+    NGX_HTTP_MIM_DSP_ADMIN_TP_SUSPEND,  /* admin: POST .../:pid/suspend */
+    NGX_HTTP_MIM_DSP_ADMIN_TP_RESUME,   /* admin: POST .../:pid/resume */
+    NGX_HTTP_MIM_DSP_ADMIN_TP_COMPLETE, /* admin: POST .../:pid/complete */
+    NGX_HTTP_MIM_DSP_ADMIN_TP_TERMINATE /* admin: POST .../:pid/terminate */
 } ngx_http_mim_dsp_route_e;
+
+#define ngx_http_mim_dsp_is_transfer(route)                                  \
+    ((route) >= NGX_HTTP_MIM_DSP_TP_GET)
+#define ngx_http_mim_dsp_is_admin_tp(route)                                  \
+    ((route) >= NGX_HTTP_MIM_DSP_ADMIN_TP_SUSPEND)
 
 /* the error body a route answers with */
 typedef enum {
     NGX_HTTP_MIM_DSP_ERR_PLAIN = 0,
     NGX_HTTP_MIM_DSP_ERR_CATALOG,
-    NGX_HTTP_MIM_DSP_ERR_NEGOTIATION
+    NGX_HTTP_MIM_DSP_ERR_NEGOTIATION,
+    NGX_HTTP_MIM_DSP_ERR_TRANSFER
 } ngx_http_mim_dsp_err_e;
 
 
@@ -72,6 +94,8 @@ typedef struct {
     ngx_str_t                      body;
     mim_dsp_msg_t                  msg;
     mim_dsp_neg_t                  neg;      /* the record as changed */
+    mim_dsp_tmsg_t                 tmsg;     /* a transfer's message */
+    mim_dsp_tp_t                   tp;       /* a transfer's record */
     ngx_str_t                      old;      /* the record as read */
     ngx_str_t                      record;   /* the record as written */
     ngx_http_mim_dsp_change_t      change;
@@ -92,6 +116,8 @@ static ngx_int_t ngx_http_mim_dsp_version_handler(ngx_http_request_t *r,
     ngx_http_mim_dsp_main_conf_t *dmcf);
 static ngx_int_t ngx_http_mim_dsp_route(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_str_t *path, ngx_flag_t admin);
+static ngx_int_t ngx_http_mim_dsp_route_transfer(ngx_http_mim_dsp_ctx_t *ctx,
+    ngx_str_t *path, ngx_flag_t admin);
 static ngx_int_t ngx_http_mim_dsp_check_body(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
 static void ngx_http_mim_dsp_body_ready(ngx_http_request_t *r);
@@ -103,7 +129,8 @@ static ngx_int_t ngx_http_mim_dsp_dataset(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mim_dsp_create(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
 static ngx_int_t ngx_http_mim_dsp_resolve_callback(ngx_http_request_t *r,
-    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp,
+    const char *address);
 static void ngx_http_mim_dsp_callback_checked(void *data, ngx_uint_t status,
     ngx_str_t *reason);
 static ngx_int_t ngx_http_mim_dsp_negotiate(ngx_http_request_t *r,
@@ -130,6 +157,33 @@ static ngx_int_t ngx_http_mim_dsp_admin_list(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx);
 static void ngx_http_mim_dsp_listed(ngx_http_request_t *r, void *data,
     ngx_http_mim_redis_reply_t *reply);
+static ngx_int_t ngx_http_mim_dsp_tp_dispatch(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
+static ngx_int_t ngx_http_mim_dsp_tp_create(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
+static ngx_int_t ngx_http_mim_dsp_tp_agreement_load(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx);
+static void ngx_http_mim_dsp_tp_agreement_loaded(ngx_http_request_t *r,
+    void *data, ngx_http_mim_redis_reply_t *reply);
+static ngx_int_t ngx_http_mim_dsp_tp_begin(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp,
+    const char *target);
+static ngx_int_t ngx_http_mim_dsp_tp_load(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx);
+static void ngx_http_mim_dsp_tp_loaded(ngx_http_request_t *r, void *data,
+    ngx_http_mim_redis_reply_t *reply);
+static ngx_int_t ngx_http_mim_dsp_tp_change(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx);
+static ngx_int_t ngx_http_mim_dsp_tp_write(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx);
+static void ngx_http_mim_dsp_tp_written(ngx_http_request_t *r, void *data,
+    ngx_http_mim_redis_reply_t *reply);
+static ngx_int_t ngx_http_mim_dsp_tp_answer(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_http_mim_dsp_key(ngx_pool_t *pool, ngx_str_t *key,
+    const char *prefix, u_char *id, size_t len);
+static ngx_int_t ngx_http_mim_dsp_url(ngx_http_request_t *r,
+    ngx_http_mim_dsp_loc_conf_t *dsp, ngx_str_t *url);
 static ngx_int_t ngx_http_mim_dsp_answer_record(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_mim_dsp_send(ngx_http_request_t *r,
@@ -236,6 +290,13 @@ static ngx_command_t  ngx_http_mim_dsp_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_mim_dsp_loc_conf_t, zone_size),
+      NULL },
+
+    { ngx_string("mim_dsp_token_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mim_dsp_loc_conf_t, token_ttl),
       NULL },
 
     { ngx_string("mim_dsp_ssl_trusted_certificate"),
@@ -450,6 +511,14 @@ ngx_http_mim_dsp_route(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
         goto method;
     }
 
+    if (ngx_http_mim_dsp_starts(path, "transfers/")) {
+        if (ngx_http_mim_dsp_route_transfer(ctx, path, admin) != NGX_OK) {
+            goto unknown;
+        }
+
+        goto method;
+    }
+
     if (!ngx_http_mim_dsp_starts(path, "negotiations/")) {
         goto unknown;
     }
@@ -548,7 +617,8 @@ ngx_http_mim_dsp_check_body(ngx_http_request_t *r,
     if (h == NULL) {
         /* an operator's decision may come without a body */
         if (ctx->route == NGX_HTTP_MIM_DSP_ADMIN_AGREE
-            || ctx->route == NGX_HTTP_MIM_DSP_ADMIN_TERMINATE)
+            || ctx->route == NGX_HTTP_MIM_DSP_ADMIN_TERMINATE
+            || ngx_http_mim_dsp_is_admin_tp(ctx->route))
         {
             goto size;
         }
@@ -762,7 +832,7 @@ ngx_http_mim_dsp_dispatch(ngx_http_request_t *r)
         break;
 
     default:
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = ngx_http_mim_dsp_tp_dispatch(r, ctx, dsp);
         break;
     }
 
@@ -919,7 +989,8 @@ ngx_http_mim_dsp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
         return ngx_http_mim_dsp_negotiate(r, ctx, dsp);
 
     case NGX_AGAIN:
-        return ngx_http_mim_dsp_resolve_callback(r, ctx, dsp);
+        return ngx_http_mim_dsp_resolve_callback(r, ctx, dsp,
+                                                 ctx->msg.callback_address);
 
     case NGX_DECLINED:
         return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
@@ -939,15 +1010,16 @@ ngx_http_mim_dsp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
  */
 static ngx_int_t
 ngx_http_mim_dsp_resolve_callback(ngx_http_request_t *r,
-    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp)
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp,
+    const char *address)
 {
     ngx_str_t                      reason;
     ngx_http_mim_client_request_t  req;
 
     ngx_memzero(&req, sizeof(ngx_http_mim_client_request_t));
 
-    req.url.data = (u_char *) ctx->msg.callback_address;
-    req.url.len = ngx_strlen(ctx->msg.callback_address);
+    req.url.data = (u_char *) address;
+    req.url.len = ngx_strlen(address);
     req.timeout = dsp->timeout;
     req.resolver = dsp->resolver;
     req.resolver_timeout = dsp->resolver_timeout;
@@ -988,7 +1060,9 @@ ngx_http_mim_dsp_callback_checked(void *data, ngx_uint_t status,
     ctx->checking = NULL;
 
     if (status == NGX_HTTP_OK) {
-        rc = ngx_http_mim_dsp_negotiate(r, ctx, dmcf->dsp);
+        rc = (ctx->route == NGX_HTTP_MIM_DSP_TP_CREATE)
+             ? ngx_http_mim_dsp_tp_agreement_load(r, ctx)
+             : ngx_http_mim_dsp_negotiate(r, ctx, dmcf->dsp);
 
     } else {
         p = ngx_pnalloc(r->pool, sizeof("callbackAddress: ") + reason->len);
@@ -1734,6 +1808,810 @@ ngx_http_mim_dsp_listed(ngx_http_request_t *r, void *data,
 }
 
 
+/* ---- transfers ----------------------------------------------------------- */
+
+/* transfers/request, transfers/:pid[/what]; NGX_DECLINED: no such route */
+static ngx_int_t
+ngx_http_mim_dsp_route_transfer(ngx_http_mim_dsp_ctx_t *ctx, ngx_str_t *path,
+    ngx_flag_t admin)
+{
+    u_char      *slash, *end;
+    ngx_str_t    rest, what;
+    ngx_uint_t   i;
+
+    typedef struct {
+        ngx_str_t                  name;
+        ngx_http_mim_dsp_route_e   route;
+    } ngx_http_mim_dsp_tp_what_t;
+
+    static ngx_http_mim_dsp_tp_what_t  consumer[] = {
+        { ngx_string("start"), NGX_HTTP_MIM_DSP_TP_START },
+        { ngx_string("completion"), NGX_HTTP_MIM_DSP_TP_COMPLETE },
+        { ngx_string("suspension"), NGX_HTTP_MIM_DSP_TP_SUSPEND },
+        { ngx_string("termination"), NGX_HTTP_MIM_DSP_TP_TERMINATE },
+        { ngx_null_string, NGX_HTTP_MIM_DSP_NONE }
+    };
+
+    static ngx_http_mim_dsp_tp_what_t  operator[] = {
+        { ngx_string("suspend"), NGX_HTTP_MIM_DSP_ADMIN_TP_SUSPEND },
+        { ngx_string("resume"), NGX_HTTP_MIM_DSP_ADMIN_TP_RESUME },
+        { ngx_string("complete"), NGX_HTTP_MIM_DSP_ADMIN_TP_COMPLETE },
+        { ngx_string("terminate"), NGX_HTTP_MIM_DSP_ADMIN_TP_TERMINATE },
+        { ngx_null_string, NGX_HTTP_MIM_DSP_NONE }
+    };
+
+    ngx_http_mim_dsp_tp_what_t  *routes = admin ? operator : consumer;
+
+    ctx->errors = admin ? NGX_HTTP_MIM_DSP_ERR_PLAIN
+                        : NGX_HTTP_MIM_DSP_ERR_TRANSFER;
+
+    rest.data = path->data + sizeof("transfers/") - 1;
+    rest.len = path->len - (sizeof("transfers/") - 1);
+    end = rest.data + rest.len;
+
+    if (!admin && rest.len == sizeof("request") - 1
+        && ngx_strncmp(rest.data, "request", rest.len) == 0)
+    {
+        ctx->route = NGX_HTTP_MIM_DSP_TP_CREATE;
+        ctx->method = NGX_HTTP_POST;
+        return NGX_OK;
+    }
+
+    slash = ngx_strlchr(rest.data, end, '/');
+
+    ctx->id.data = rest.data;
+    ctx->id.len = (slash ? slash : end) - rest.data;
+
+    if (ctx->id.len == 0 || ctx->id.len > NGX_HTTP_MIM_SHM_ID_MAX) {
+        return NGX_DECLINED;
+    }
+
+    if (slash == NULL) {
+        ctx->route = admin ? NGX_HTTP_MIM_DSP_ADMIN_TP_GET
+                           : NGX_HTTP_MIM_DSP_TP_GET;
+        ctx->method = NGX_HTTP_GET;
+        return NGX_OK;
+    }
+
+    what.data = slash + 1;
+    what.len = end - what.data;
+
+    for (i = 0; routes[i].name.len; i++) {
+        if (what.len == routes[i].name.len
+            && ngx_strncmp(what.data, routes[i].name.data, what.len) == 0)
+        {
+            ctx->route = routes[i].route;
+            ctx->method = NGX_HTTP_POST;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_mim_dsp_tp_dispatch(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp)
+{
+    mim_result_t  res;
+
+    static const mim_dsp_tmsg_type_t  types[] = {
+        [NGX_HTTP_MIM_DSP_TP_START] = MIM_DSP_TMSG_START,
+        [NGX_HTTP_MIM_DSP_TP_COMPLETE] = MIM_DSP_TMSG_COMPLETION,
+        [NGX_HTTP_MIM_DSP_TP_SUSPEND] = MIM_DSP_TMSG_SUSPENSION,
+        [NGX_HTTP_MIM_DSP_TP_TERMINATE] = MIM_DSP_TMSG_TERMINATION
+    };
+
+    switch (ctx->route) {
+
+    case NGX_HTTP_MIM_DSP_TP_CREATE:
+        return ngx_http_mim_dsp_tp_create(r, ctx, dsp);
+
+    case NGX_HTTP_MIM_DSP_TP_START:
+    case NGX_HTTP_MIM_DSP_TP_COMPLETE:
+    case NGX_HTTP_MIM_DSP_TP_SUSPEND:
+    case NGX_HTTP_MIM_DSP_TP_TERMINATE:
+        res = mim_dsp_tmsg_parse(&ctx->tmsg, types[ctx->route],
+                                 (char *) ctx->body.data, ctx->body.len);
+        if (!mim_ok(res)) {
+            return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                         "invalid-message", res.msg);
+        }
+
+        if (ctx->tmsg.provider_pid == NULL
+            || ngx_strlen(ctx->tmsg.provider_pid) != ctx->id.len
+            || ngx_strncmp(ctx->tmsg.provider_pid, ctx->id.data, ctx->id.len)
+               != 0)
+        {
+            return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                         "invalid-message", "providerPid: "
+                                         "not the transfer of the path");
+        }
+
+        return ngx_http_mim_dsp_tp_load(r, ctx);
+
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_SUSPEND:
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_RESUME:
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_COMPLETE:
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_TERMINATE:
+        res = mim_dsp_decision_parse((char *) ctx->body.data, ctx->body.len,
+                                     &ctx->decision_code,
+                                     &ctx->decision_reason);
+        if (!mim_ok(res)) {
+            return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                         "invalid-decision", res.msg);
+        }
+
+        return ngx_http_mim_dsp_tp_load(r, ctx);
+
+    case NGX_HTTP_MIM_DSP_TP_GET:
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_GET:
+        return ngx_http_mim_dsp_tp_load(r, ctx);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/*
+ * A TransferRequestMessage: HTTP pull only; its callback address judged
+ * as a negotiation's; then its agreement decides.
+ */
+static ngx_int_t
+ngx_http_mim_dsp_tp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
+    ngx_http_mim_dsp_loc_conf_t *dsp)
+{
+    ngx_str_t     why;
+    mim_result_t  res;
+
+    res = mim_dsp_tmsg_parse(&ctx->tmsg, MIM_DSP_TMSG_REQUEST,
+                             (char *) ctx->body.data, ctx->body.len);
+    if (!mim_ok(res)) {
+        return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid-message", res.msg);
+    }
+
+    if (ngx_strcmp(ctx->tmsg.format, MIM_DSP_PULL) != 0) {
+        return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                     "unsupported-format", "format: this "
+                                     "provider offers " MIM_DSP_PULL
+                                     " transfers only");
+    }
+
+    switch (ngx_http_mim_dsp_check_callback(r, dsp,
+                                            ctx->tmsg.callback_address,
+                                            &why))
+    {
+    case NGX_OK:
+        return ngx_http_mim_dsp_tp_agreement_load(r, ctx);
+
+    case NGX_AGAIN:
+        return ngx_http_mim_dsp_resolve_callback(r, ctx, dsp,
+                                                 ctx->tmsg.callback_address);
+
+    case NGX_DECLINED:
+        return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid-callback", (char *) why.data);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* answer a failed store command: 503 when it could not be sent */
+static ngx_int_t
+ngx_http_mim_dsp_store_failed(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_int_t rc, ngx_str_t *why)
+{
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_DONE;
+
+    case NGX_BUSY:
+        return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "unavailable", (char *) why->data);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* GET key; done goes on */
+static ngx_int_t
+ngx_http_mim_dsp_get(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
+    const char *prefix, u_char *id, size_t len,
+    ngx_http_mim_redis_handler_pt done)
+{
+    ngx_int_t  rc;
+    ngx_str_t  argv[2], why;
+
+    ngx_str_set(&argv[0], "GET");
+
+    if (ngx_http_mim_dsp_key(r->pool, &argv[1], prefix, id, len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_mim_dsp_store(r, NULL, NGX_HTTP_MIM_DSP_OP_GET, 2, argv,
+                                done, NULL, ctx, &why);
+
+    return ngx_http_mim_dsp_store_failed(r, ctx, rc, &why);
+}
+
+
+static ngx_int_t
+ngx_http_mim_dsp_tp_agreement_load(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx)
+{
+    return ngx_http_mim_dsp_get(r, ctx, NGX_HTTP_MIM_DSP_AGR_PREFIX,
+                                (u_char *) ctx->tmsg.agreement_id,
+                                ngx_strlen(ctx->tmsg.agreement_id),
+                                ngx_http_mim_dsp_tp_agreement_loaded);
+}
+
+
+/*
+ * The agreement is stored once FINALIZED; it must be the caller's, and
+ * its dataset still offered in the requested format.  An agreement of
+ * somebody else is answered as one that does not exist.
+ */
+static void
+ngx_http_mim_dsp_tp_agreement_loaded(ngx_http_request_t *r, void *data,
+    ngx_http_mim_redis_reply_t *reply)
+{
+    ngx_http_mim_dsp_ctx_t *ctx = data;
+
+    const char                    *assignee, *target;
+    ngx_int_t                      rc;
+    mim_result_t                   res;
+    mim_policy_t                  *agreement;
+    ngx_http_mim_dsp_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_mim_dsp_module);
+    agreement = NULL;
+
+    if (reply->type == NGX_HTTP_MIM_REDIS_FAILED
+        || reply->type == NGX_HTTP_MIM_REDIS_ERROR)
+    {
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "unavailable", (char *) reply->str.data);
+        goto done;
+    }
+
+    if (reply->type == NGX_HTTP_MIM_REDIS_STRING) {
+        res = mim_policy_parse(&agreement, (char *) reply->str.data,
+                               reply->str.len);
+        if (!mim_ok(res)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "mim dsp: the agreement \"%s\" in the store is "
+                          "invalid: %s", ctx->tmsg.agreement_id, res.msg);
+            agreement = NULL;
+        }
+    }
+
+    assignee = agreement ? mim_policy_assignee(agreement) : NULL;
+    target = agreement ? mim_policy_target(agreement) : NULL;
+
+    if (assignee == NULL || target == NULL
+        || ngx_strlen(assignee) != ctx->party.len
+        || ngx_strncmp(assignee, ctx->party.data, ctx->party.len) != 0)
+    {
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "unknown-agreement", "agreementId: no "
+                                   "finalized agreement of this consumer "
+                                   "has this id");
+        goto done;
+    }
+
+    if (mim_dsp_dataset_endpoint(dmcf->dsp->catalog, target) == NULL) {
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "unknown-dataset", "the agreement's "
+                                   "dataset is no longer in the catalog");
+        goto done;
+    }
+
+    if (!mim_dsp_dataset_has_format(dmcf->dsp->catalog, target,
+                                    ctx->tmsg.format))
+    {
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                   "unsupported-format", "format: the "
+                                   "agreement's dataset has no distribution "
+                                   "in this format");
+        goto done;
+    }
+
+    rc = ngx_http_mim_dsp_tp_begin(r, ctx, dmcf->dsp, target);
+
+done:
+
+    mim_policy_free(agreement);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * A transfer's providerPid is derived from who asks and their consumerPid
+ * (a name-based urn:uuid, RFC 9562 version 8 from SHA-256): the same
+ * request sent again finds the same transfer, which is what makes
+ * TransferRequestMessage idempotent on consumerPid without an index.
+ */
+static ngx_int_t
+ngx_http_mim_dsp_tp_pid(ngx_str_t *party, const char *consumer_pid,
+    char out[MIM_DSP_UUID_LEN])
+{
+    u_char        md[EVP_MAX_MD_SIZE];
+    unsigned int  mdlen;
+    EVP_MD_CTX   *mdctx;
+    ngx_int_t     rc;
+
+    mdctx = EVP_MD_CTX_new();
+    if (mdctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = (EVP_DigestInit_ex(mdctx, EVP_sha256(), NULL) == 1
+          && EVP_DigestUpdate(mdctx, "mim-dsp-transfer\n", 17) == 1
+          && EVP_DigestUpdate(mdctx, party->data, party->len) == 1
+          && EVP_DigestUpdate(mdctx, "\n", 1) == 1
+          && EVP_DigestUpdate(mdctx, consumer_pid, ngx_strlen(consumer_pid))
+             == 1
+          && EVP_DigestFinal_ex(mdctx, md, &mdlen) == 1)
+         ? NGX_OK : NGX_ERROR;
+
+    EVP_MD_CTX_free(mdctx);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    md[6] = (md[6] & 0x0f) | 0x80;      /* version 8 */
+    md[8] = (md[8] & 0x3f) | 0x80;      /* the RFC's variant */
+
+    ngx_snprintf((u_char *) out, MIM_DSP_UUID_LEN,
+                 "urn:uuid:%*xs-%*xs-%*xs-%*xs-%*xs%Z",
+                 (size_t) 4, md, (size_t) 2, md + 4, (size_t) 2, md + 6,
+                 (size_t) 2, md + 8, (size_t) 6, md + 10);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Where the consumer pulls the data: the dataset's endpoint, made
+ * absolute with the origin of mim_dsp_url, or of this request.
+ */
+static ngx_int_t
+ngx_http_mim_dsp_tp_endpoint(ngx_http_request_t *r,
+    ngx_http_mim_dsp_loc_conf_t *dsp, const char *target, char **out)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    url;
+    const char  *endpoint;
+
+    endpoint = mim_dsp_dataset_endpoint(dsp->catalog, target);
+    len = ngx_strlen(endpoint);
+
+    if (len > 8 && (ngx_strncasecmp((u_char *) endpoint,
+                                    (u_char *) "https://", 8) == 0
+                    || ngx_strncasecmp((u_char *) endpoint,
+                                       (u_char *) "http://", 7) == 0))
+    {
+        *out = strdup(endpoint);
+        return *out ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ngx_http_mim_dsp_url(r, dsp, &url) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the origin: up to the first "/" after "scheme://" */
+    p = ngx_strlchr(url.data, url.data + url.len, ':');
+    if (p && p + 3 <= url.data + url.len) {
+        p = ngx_strlchr(p + 3, url.data + url.len, '/');
+    }
+
+    url.len = (p ? p : url.data + url.len) - url.data;
+
+    *out = malloc(url.len + len + 1);
+    if (*out == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(*out, url.data, url.len);
+    ngx_memcpy(*out + url.len, endpoint, len + 1);
+
+    return NGX_OK;
+}
+
+
+/* the new transfer, REQUESTED, with its start queued */
+static ngx_int_t
+ngx_http_mim_dsp_tp_begin(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
+    ngx_http_mim_dsp_loc_conf_t *dsp, const char *target)
+{
+    char           pid[MIM_DSP_UUID_LEN];
+    mim_dsp_tp_t  *tp = &ctx->tp;
+
+    if (ngx_http_mim_dsp_tp_pid(&ctx->party, ctx->tmsg.consumer_pid, pid)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mim_dsp_tp_free(tp);
+
+    tp->provider_pid = strdup(pid);
+    tp->consumer_pid = strdup(ctx->tmsg.consumer_pid);
+    tp->consumer = strndup((char *) ctx->party.data, ctx->party.len);
+    tp->callback_address = strdup(ctx->tmsg.callback_address);
+    tp->agreement_id = strdup(ctx->tmsg.agreement_id);
+    tp->dataset = strdup(target);
+    tp->format = strdup(ctx->tmsg.format);
+    tp->state = MIM_DSP_TP_REQUESTED;
+    tp->created = ngx_time();
+    tp->updated = tp->created;
+
+    if (tp->provider_pid == NULL || tp->consumer_pid == NULL
+        || tp->consumer == NULL || tp->callback_address == NULL
+        || tp->agreement_id == NULL || tp->dataset == NULL
+        || tp->format == NULL
+        || ngx_http_mim_dsp_tp_endpoint(r, dsp, target, &tp->endpoint)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&ctx->change, sizeof(ngx_http_mim_dsp_change_t));
+    ngx_str_set(&ctx->change.add_kind, NGX_HTTP_MIM_DSP_JOB_TP_START);
+    ctx->status = NGX_HTTP_CREATED;
+
+    return ngx_http_mim_dsp_tp_write(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_mim_dsp_tp_load(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
+{
+    return ngx_http_mim_dsp_get(r, ctx, NGX_HTTP_MIM_DSP_TP_PREFIX,
+                                ctx->id.data, ctx->id.len,
+                                ngx_http_mim_dsp_tp_loaded);
+}
+
+
+static void
+ngx_http_mim_dsp_tp_loaded(ngx_http_request_t *r, void *data,
+    ngx_http_mim_redis_reply_t *reply)
+{
+    ngx_http_mim_dsp_ctx_t *ctx = data;
+
+    ngx_int_t      rc;
+    mim_result_t   res;
+    mim_dsp_tp_t  *tp = &ctx->tp;
+
+    if (reply->type == NGX_HTTP_MIM_REDIS_FAILED
+        || reply->type == NGX_HTTP_MIM_REDIS_ERROR)
+    {
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "unavailable", (char *) reply->str.data);
+        goto done;
+    }
+
+    if (reply->type != NGX_HTTP_MIM_REDIS_STRING) {
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_NOT_FOUND, "not-found",
+                                   "no such transfer");
+        goto done;
+    }
+
+    ctx->old = reply->str;
+
+    mim_dsp_tp_free(tp);
+    res = mim_dsp_tp_from_json(tp, (char *) ctx->old.data, ctx->old.len);
+    if (!mim_ok(res)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mim dsp: the record of transfer \"%V\" is invalid: "
+                      "%s", &ctx->id, res.msg);
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                   "invalid-record", "the transfer's record "
+                                   "is invalid");
+        goto done;
+    }
+
+    /* somebody else's transfer does not exist for this caller */
+    if (ctx->party.len
+        && (ngx_strlen(tp->consumer) != ctx->party.len
+            || ngx_strncmp(tp->consumer, ctx->party.data, ctx->party.len)
+               != 0))
+    {
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_NOT_FOUND, "not-found",
+                                   "no such transfer");
+        goto done;
+    }
+
+    switch (ctx->route) {
+
+    case NGX_HTTP_MIM_DSP_TP_GET:
+        rc = ngx_http_mim_dsp_tp_answer(r, ctx, NGX_HTTP_OK);
+        break;
+
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_GET:
+        rc = ngx_http_mim_send_json(r, NGX_HTTP_OK, &ctx->old);
+        break;
+
+    case NGX_HTTP_MIM_DSP_TP_CREATE:
+        /* the same request again: the same transfer */
+        if (ngx_strcmp(tp->agreement_id, ctx->tmsg.agreement_id) != 0) {
+            rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid-message", "consumerPid: "
+                                       "already names a transfer of another "
+                                       "agreement");
+            break;
+        }
+
+        rc = ngx_http_mim_dsp_tp_answer(r, ctx, NGX_HTTP_CREATED);
+        break;
+
+    default:
+        rc = ngx_http_mim_dsp_tp_change(r, ctx);
+        break;
+    }
+
+done:
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* a fresh id for the data-access token of a (re)start: older ones die */
+static ngx_int_t
+ngx_http_mim_dsp_tp_new_token(mim_dsp_tp_t *tp)
+{
+    char  id[MIM_DSP_UUID_LEN];
+
+    if (!mim_ok(mim_dsp_new_urn_uuid(id))) {
+        return NGX_ERROR;
+    }
+
+    free(tp->token_id);
+    tp->token_id = strdup(id);
+
+    return tp->token_id ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A consumer's message or an operator's decision on a transfer: the state
+ * machine decides.  Leaving STARTED drops the token's id in the same
+ * change, so the data plane refuses the token from then on; a (re)start
+ * gets a new id and the TransferStartMessage carrying its token.
+ */
+static ngx_int_t
+ngx_http_mim_dsp_tp_change(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
+{
+    char                *code, *reason;
+    const char          *job;
+    mim_result_t         res;
+    mim_dsp_tp_t        *tp = &ctx->tp;
+    mim_dsp_party_t      by;
+    mim_dsp_tp_msg_t     msg;
+    mim_dsp_tp_state_t   next;
+
+    by = MIM_DSP_BY_CONSUMER;
+    job = NULL;
+    code = ctx->tmsg.code;
+    reason = ctx->tmsg.reason_json;
+
+    switch (ctx->route) {
+
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_RESUME:
+        job = NGX_HTTP_MIM_DSP_JOB_TP_START;
+        /* fall through */
+    case NGX_HTTP_MIM_DSP_TP_START:
+        msg = MIM_DSP_TP_MSG_START;
+        break;
+
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_COMPLETE:
+        job = NGX_HTTP_MIM_DSP_JOB_TP_COMPLETE;
+        /* fall through */
+    case NGX_HTTP_MIM_DSP_TP_COMPLETE:
+        msg = MIM_DSP_TP_MSG_COMPLETION;
+        break;
+
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_SUSPEND:
+        job = NGX_HTTP_MIM_DSP_JOB_TP_SUSPEND;
+        /* fall through */
+    case NGX_HTTP_MIM_DSP_TP_SUSPEND:
+        msg = MIM_DSP_TP_MSG_SUSPENSION;
+        break;
+
+    case NGX_HTTP_MIM_DSP_ADMIN_TP_TERMINATE:
+        job = NGX_HTTP_MIM_DSP_JOB_TP_TERMINATE;
+        /* fall through */
+    default: /* NGX_HTTP_MIM_DSP_TP_TERMINATE */
+        msg = MIM_DSP_TP_MSG_TERMINATION;
+        break;
+    }
+
+    if (ngx_http_mim_dsp_is_admin_tp(ctx->route)) {
+        by = MIM_DSP_BY_PROVIDER;
+        code = ctx->decision_code;
+        reason = ctx->decision_reason;
+
+    } else if (ngx_strcmp(tp->consumer_pid, ctx->tmsg.consumer_pid) != 0) {
+        return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid-message", "consumerPid: not "
+                                     "the one of this transfer");
+    }
+
+    res = mim_dsp_tp_next(tp->state, msg, by, &next);
+    if (!mim_ok(res)) {
+        return ngx_http_mim_dsp_fail(r, ctx,
+                                     by == MIM_DSP_BY_PROVIDER
+                                     ? NGX_HTTP_CONFLICT
+                                     : NGX_HTTP_BAD_REQUEST,
+                                     "invalid-transition", res.msg);
+    }
+
+    ngx_memzero(&ctx->change, sizeof(ngx_http_mim_dsp_change_t));
+
+    if (next == MIM_DSP_TP_STARTED) {
+        if (ngx_http_mim_dsp_tp_new_token(tp) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* the consumer needs the new token: a resume is answered with a
+           TransferStartMessage, whoever asked for it */
+        job = NGX_HTTP_MIM_DSP_JOB_TP_START;
+
+    } else {
+        free(tp->token_id);
+        tp->token_id = NULL;
+
+        free(tp->code);
+        free(tp->reason);
+        tp->code = code ? strdup(code) : NULL;
+        tp->reason = reason ? strdup(reason) : NULL;
+    }
+
+    if (job) {
+        ctx->change.add_kind.data = (u_char *) job;
+        ctx->change.add_kind.len = ngx_strlen(job);
+    }
+
+    tp->state = next;
+    tp->updated = ngx_time();
+    ctx->status = NGX_HTTP_OK;
+
+    return ngx_http_mim_dsp_tp_write(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_mim_dsp_tp_write(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
+{
+    char          *json;
+    size_t         len;
+    ngx_int_t      rc;
+    ngx_str_t      argv[20], why, pid;
+    ngx_uint_t     argc;
+    mim_result_t   res;
+
+    res = mim_dsp_tp_to_json(&ctx->tp, &json, &len);
+    if (!mim_ok(res)) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "mim dsp: %s", res.msg);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_mim_dsp_pstr(r->pool, &ctx->record, json, len);
+    free(json);
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pid.data = (u_char *) ctx->tp.provider_pid;
+    pid.len = ngx_strlen(ctx->tp.provider_pid);
+    ctx->change.transfer = 1;
+
+    if (ngx_http_mim_dsp_cas_args(r->pool, &pid, &ctx->old, &ctx->record,
+                                  NULL, &ctx->change, argv, &argc)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_mim_dsp_store(r, NULL, NGX_HTTP_MIM_DSP_OP_CAS, argc, argv,
+                                ngx_http_mim_dsp_tp_written, NULL, ctx, &why);
+
+    return ngx_http_mim_dsp_store_failed(r, ctx, rc, &why);
+}
+
+
+static void
+ngx_http_mim_dsp_tp_written(ngx_http_request_t *r, void *data,
+    ngx_http_mim_redis_reply_t *reply)
+{
+    ngx_http_mim_dsp_ctx_t *ctx = data;
+
+    ngx_int_t  rc;
+
+    if (reply->type == NGX_HTTP_MIM_REDIS_FAILED
+        || reply->type == NGX_HTTP_MIM_REDIS_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mim dsp: writing transfer \"%s\": %V",
+                      ctx->tp.provider_pid, &reply->str);
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "unavailable", (char *) reply->str.data);
+        goto done;
+    }
+
+    if (reply->type != NGX_HTTP_MIM_REDIS_INTEGER || reply->integer != 1) {
+
+        /* a new one that exists: the same request came before */
+        if (ctx->old.len == 0 && ctx->route == NGX_HTTP_MIM_DSP_TP_CREATE) {
+            ctx->id.data = (u_char *) ctx->tp.provider_pid;
+            ctx->id.len = ngx_strlen(ctx->tp.provider_pid);
+            rc = ngx_http_mim_dsp_tp_load(r, ctx);
+            goto done;
+        }
+
+        /* changed meanwhile: decide again on what is there now */
+        if (ctx->old.len && ++ctx->tries < NGX_HTTP_MIM_DSP_CAS_TRIES) {
+            rc = ngx_http_mim_dsp_tp_load(r, ctx);
+            goto done;
+        }
+
+        rc = ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_CONFLICT, "conflict",
+                                   "the transfer changed meanwhile; try "
+                                   "again");
+        goto done;
+    }
+
+    if (ctx->change.add_kind.len) {
+        ngx_http_mim_dsp_outbox_kick();
+    }
+
+    if (ngx_http_mim_dsp_is_admin_tp(ctx->route)) {
+        rc = ngx_http_mim_send_json(r, NGX_HTTP_OK, &ctx->record);
+
+    } else {
+        rc = ngx_http_mim_dsp_tp_answer(r, ctx, ctx->status);
+    }
+
+done:
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* the TransferProcess of ctx->tp */
+static ngx_int_t
+ngx_http_mim_dsp_tp_answer(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    char          *json;
+    size_t         len;
+    mim_result_t   res;
+
+    res = mim_dsp_transfer_process_json(&ctx->tp, &json, &len);
+
+    return ngx_http_mim_dsp_built(r, status, res, json, len);
+}
+
+
 /* ---- answers ------------------------------------------------------------ */
 
 /* the ContractNegotiation of ctx->neg */
@@ -1883,6 +2761,30 @@ ngx_http_mim_dsp_fail(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
                                              reason, &json, &len);
         break;
 
+    case NGX_HTTP_MIM_DSP_ERR_TRANSFER:
+        provider = ctx->tp.provider_pid ? ctx->tp.provider_pid
+                                        : ctx->tmsg.provider_pid;
+        consumer = ctx->tp.consumer_pid ? ctx->tp.consumer_pid
+                                        : ctx->tmsg.consumer_pid;
+
+        if (provider == NULL && ctx->id.len) {
+            if (ngx_http_mim_dsp_pstr(r->pool, &id, (char *) ctx->id.data,
+                                      ctx->id.len)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+            provider = (char *) id.data;
+        }
+
+        if (ctx->route == NGX_HTTP_MIM_DSP_TP_CREATE && ctx->old.len == 0) {
+            provider = NULL;
+        }
+
+        res = mim_dsp_transfer_error_json(provider, consumer, code, reason,
+                                          &json, &len);
+        break;
+
     default:
         json = NULL;
         res = mim_result_ok();
@@ -1925,6 +2827,8 @@ ngx_http_mim_dsp_ctx_cleanup(void *data)
 
     mim_dsp_msg_free(&ctx->msg);
     mim_dsp_neg_free(&ctx->neg);
+    mim_dsp_tmsg_free(&ctx->tmsg);
+    mim_dsp_tp_free(&ctx->tp);
     free(ctx->decision_code);
     free(ctx->decision_reason);
 }
@@ -1959,9 +2863,11 @@ ngx_http_mim_dsp_pstr(ngx_pool_t *pool, ngx_str_t *to, const char *s,
 
 
 /*
- * One change of a negotiation, atomically: the record is replaced only if
- * it is still the one read (or, for a new one, absent), and with it a job
- * is done and/or queued, the Agreement stored and the pending set kept.
+ * One change of a negotiation or a transfer, atomically: the record is
+ * replaced only if it is still the one read (or, for a new one, absent),
+ * and with it a job is done and/or queued, the Agreement stored, the
+ * pending set kept, and for a transfer mim:tp:gen counted up (the data
+ * plane of every node drops what it cached of transfers when it changes).
  */
 static ngx_str_t  ngx_http_mim_dsp_cas_script = ngx_string(
     "local cur = redis.call('GET', KEYS[1]) "
@@ -1982,6 +2888,7 @@ static ngx_str_t  ngx_http_mim_dsp_cas_script = ngx_string(
     "if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7]) end "
     "if ARGV[8] == '1' then redis.call('SADD', KEYS[5], ARGV[9]) "
     "elseif ARGV[8] == '-1' then redis.call('SREM', KEYS[5], ARGV[9]) end "
+    "if ARGV[10] == '1' then redis.call('INCR', KEYS[6]) end "
     "return 1");
 
 
@@ -2017,20 +2924,31 @@ ngx_http_mim_dsp_cas_args(ngx_pool_t *pool, ngx_str_t *pid, ngx_str_t *old,
     mim_dsp_job_kind_t  kind;
 
     enum {
-        SCRIPT = 1, NKEYS, K_NEG, K_OUTBOX, K_JOBS, K_AGR, K_PENDING,
+        SCRIPT = 1, NKEYS, K_NEG, K_OUTBOX, K_JOBS, K_AGR, K_PENDING, K_GEN,
         A_OLD, A_NEW, A_DEL_JOB, A_ADD_JOB, A_DUE, A_JOB, A_AGREEMENT,
-        A_PENDING, A_PID, ARGC
+        A_PENDING, A_PID, A_GEN, ARGC
     };
 
     ngx_str_set(&argv[0], "EVAL");
     argv[SCRIPT] = ngx_http_mim_dsp_cas_script;
-    ngx_str_set(&argv[NKEYS], "5");
+    ngx_str_set(&argv[NKEYS], "6");
 
-    if (ngx_http_mim_dsp_key(pool, &argv[K_NEG], NGX_HTTP_MIM_DSP_NEG_PREFIX,
+    if (ngx_http_mim_dsp_key(pool, &argv[K_NEG],
+                             change->transfer ? NGX_HTTP_MIM_DSP_TP_PREFIX
+                                              : NGX_HTTP_MIM_DSP_NEG_PREFIX,
                              pid->data, pid->len)
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    ngx_str_set(&argv[K_GEN], NGX_HTTP_MIM_DSP_TP_GEN);
+
+    if (change->transfer) {
+        ngx_str_set(&argv[A_GEN], "1");
+
+    } else {
+        ngx_str_set(&argv[A_GEN], "0");
     }
 
     ngx_str_set(&argv[K_OUTBOX], NGX_HTTP_MIM_DSP_OUTBOX);
@@ -2040,7 +2958,8 @@ ngx_http_mim_dsp_cas_args(ngx_pool_t *pool, ngx_str_t *pid, ngx_str_t *old,
     ngx_str_set(&argv[K_AGR], NGX_HTTP_MIM_DSP_AGR_PREFIX "-");
     ngx_str_set(&argv[A_AGREEMENT], "");
 
-    if (change->agreement && neg->agreement_id && neg->agreement_json) {
+    if (change->agreement && neg && neg->agreement_id && neg->agreement_json)
+    {
         if (ngx_http_mim_dsp_key(pool, &argv[K_AGR],
                                  NGX_HTTP_MIM_DSP_AGR_PREFIX,
                                  (u_char *) neg->agreement_id,
@@ -2360,6 +3279,7 @@ ngx_http_mim_dsp_create_loc_conf(ngx_conf_t *cf)
     conf->max_backoff = NGX_CONF_UNSET_MSEC;
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->zone_size = NGX_CONF_UNSET_SIZE;
+    conf->token_ttl = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -2395,6 +3315,13 @@ ngx_http_mim_dsp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 10000);
     ngx_conf_merge_size_value(conf->zone_size, prev->zone_size,
                               16 * 1024 * 1024);
+    ngx_conf_merge_sec_value(conf->token_ttl, prev->token_ttl, 3600);
+
+    if (conf->token_ttl <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "mim_dsp_token_ttl must be "
+                           "positive");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_backoff < conf->backoff) {
         conf->max_backoff = conf->backoff;
@@ -2417,6 +3344,7 @@ ngx_http_mim_dsp_setup(ngx_conf_t *cf, ngx_http_mim_dsp_loc_conf_t *conf)
     ngx_str_t                      file, *id;
     mim_result_t                   res;
     ngx_pool_cleanup_t            *cln;
+    ngx_http_mim_srv_conf_t       *mscf;
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_mim_dsp_main_conf_t  *dmcf;
 
@@ -2468,6 +3396,16 @@ ngx_http_mim_dsp_setup(ngx_conf_t *cf, ngx_http_mim_dsp_loc_conf_t *conf)
     }
 
     conf->participant_id = *id;
+
+    mscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_mim_module);
+    if (mscf->signing_key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "mim_dsp needs "
+                           "mim_signing_key: it signs the data-access "
+                           "tokens of transfers");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->signing_key = mscf->signing_key;
 
     file = conf->catalog_file;
     if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {

@@ -26,6 +26,8 @@
 #include "ngx_http_mim_dsp.h"
 #include "ngx_http_mim_redis.h"
 #include "mim_dsp_job.h"
+#include "mim_dsp_transfer.h"
+#include "mim_data_token.h"
 
 
 #define NGX_HTTP_MIM_DSP_POLL       250     /* ms between claims */
@@ -40,7 +42,11 @@ typedef struct {
     ngx_str_t                      id;
     ngx_str_t                      json;       /* the job as stored */
     mim_dsp_job_t                  job;
-    mim_dsp_neg_t                  neg;
+    mim_dsp_neg_t                  neg;        /* a negotiation's job */
+    mim_dsp_tp_t                   tp;         /* a transfer's job */
+    const char                    *pid;        /* of the one or the other */
+    const char                    *process;    /* "negotiation" or
+                                                  "transfer", for logs */
     ngx_str_t                      old;        /* the record as claimed */
     ngx_str_t                      record;     /* as written by the job */
     ngx_str_t                      url;
@@ -67,6 +73,11 @@ static void ngx_http_mim_dsp_claimed(void *data,
 static void ngx_http_mim_dsp_job_start(ngx_str_t *id, ngx_str_t *json,
     ngx_str_t *record);
 static void ngx_http_mim_dsp_job_decide(ngx_http_mim_dsp_job_t *j);
+static void ngx_http_mim_dsp_tp_job_decide(ngx_http_mim_dsp_job_t *j);
+static void ngx_http_mim_dsp_tp_give_up(ngx_http_mim_dsp_job_t *j,
+    ngx_str_t *reason);
+static mim_result_t ngx_http_mim_dsp_tp_job_message(ngx_http_mim_dsp_job_t *j,
+    const char **what, char **json, size_t *len);
 static void ngx_http_mim_dsp_job_write(ngx_http_mim_dsp_job_t *j,
     ngx_http_mim_dsp_change_t *change);
 static void ngx_http_mim_dsp_job_written(void *data,
@@ -89,7 +100,8 @@ static ngx_int_t ngx_http_mim_dsp_job_url(ngx_http_mim_dsp_job_t *j,
 static ngx_http_mim_dsp_outbox_t  ngx_http_mim_dsp_outbox;
 
 
-/* KEYS outbox, jobs; ARGV now, lease, limit, record prefix */
+/* KEYS outbox, jobs; ARGV now, lease, limit, record prefixes of
+   negotiations and of transfers (kinds "transfer-...") */
 static ngx_str_t  ngx_http_mim_dsp_claim_script = ngx_string(
     "local now = tonumber(ARGV[1]) "
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, "
@@ -102,7 +114,12 @@ static ngx_str_t  ngx_http_mim_dsp_claim_script = ngx_string(
     "    local ok, j = pcall(cjson.decode, job) "
     "    local rec = false "
     "    if ok and type(j) == 'table' and type(j.pid) == 'string' then "
-    "      rec = redis.call('GET', ARGV[4] .. j.pid) "
+    "      local prefix = ARGV[4] "
+    "      if type(j.kind) == 'string' "
+    "         and string.sub(j.kind, 1, 9) == 'transfer-' then "
+    "        prefix = ARGV[5] "
+    "      end "
+    "      rec = redis.call('GET', prefix .. j.pid) "
     "    end "
     "    out[#out + 1] = id "
     "    out[#out + 1] = job "
@@ -197,7 +214,7 @@ static void
 ngx_http_mim_dsp_claim(void)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   argv[9], reason;
+    ngx_str_t                   argv[10], reason;
     ngx_pool_t                 *pool;
     ngx_http_mim_dsp_outbox_t  *ob = &ngx_http_mim_dsp_outbox;
 
@@ -238,8 +255,9 @@ ngx_http_mim_dsp_claim(void)
                   - argv[7].data;
 
     ngx_str_set(&argv[8], NGX_HTTP_MIM_DSP_NEG_PREFIX);
+    ngx_str_set(&argv[9], NGX_HTTP_MIM_DSP_TP_PREFIX);
 
-    rc = ngx_http_mim_dsp_store(NULL, pool, NGX_HTTP_MIM_DSP_OP_CLAIM, 9,
+    rc = ngx_http_mim_dsp_store(NULL, pool, NGX_HTTP_MIM_DSP_OP_CLAIM, 10,
                                 argv, NULL, ngx_http_mim_dsp_claimed, pool,
                                 &reason);
     if (rc != NGX_OK) {
@@ -330,24 +348,40 @@ ngx_http_mim_dsp_job_start(ngx_str_t *id, ngx_str_t *json,
         return;
     }
 
+    j->pid = j->job.pid;
+    j->process = mim_dsp_job_is_transfer(j->job.kind) ? "transfer"
+                                                      : "negotiation";
+
     if (j->old.len == 0) {
         ngx_log_error(NGX_LOG_WARN, j->log, 0,
-                      "mim dsp: dropping outbox job \"%V\": negotiation "
-                      "\"%s\" is gone", &j->id, j->job.pid);
+                      "mim dsp: dropping outbox job \"%V\": %s \"%s\" is "
+                      "gone", &j->id, j->process, j->pid);
         ngx_http_mim_dsp_job_delete(j);
         return;
     }
 
-    res = mim_dsp_neg_from_json(&j->neg, (char *) j->old.data, j->old.len);
+    if (mim_dsp_job_is_transfer(j->job.kind)) {
+        res = mim_dsp_tp_from_json(&j->tp, (char *) j->old.data, j->old.len);
+
+    } else {
+        res = mim_dsp_neg_from_json(&j->neg, (char *) j->old.data,
+                                    j->old.len);
+    }
+
     if (!mim_ok(res)) {
         ngx_log_error(NGX_LOG_ERR, j->log, 0,
                       "mim dsp: dropping outbox job \"%V\": the record of "
-                      "\"%s\" is invalid: %s", &j->id, j->job.pid, res.msg);
+                      "\"%s\" is invalid: %s", &j->id, j->pid, res.msg);
         ngx_http_mim_dsp_job_delete(j);
         return;
     }
 
-    ngx_http_mim_dsp_job_decide(j);
+    if (mim_dsp_job_is_transfer(j->job.kind)) {
+        ngx_http_mim_dsp_tp_job_decide(j);
+
+    } else {
+        ngx_http_mim_dsp_job_decide(j);
+    }
 }
 
 
@@ -444,6 +478,76 @@ ngx_http_mim_dsp_job_decide(ngx_http_mim_dsp_job_t *j)
 }
 
 
+/*
+ * A transfer's job: a start from REQUESTED makes the transition (and the
+ * token's id) first; every other job only tells the consumer of a change
+ * made when it was asked for (a revocation must not wait for the outbox),
+ * and is moot once the transfer has moved on.
+ */
+static void
+ngx_http_mim_dsp_tp_job_decide(ngx_http_mim_dsp_job_t *j)
+{
+    char                        id[MIM_DSP_UUID_LEN];
+    mim_dsp_tp_t               *tp = &j->tp;
+    mim_dsp_tp_state_t          expect, next;
+    ngx_http_mim_dsp_change_t   change;
+
+    switch (j->job.kind) {
+
+    case MIM_DSP_JOB_TP_START:
+        expect = MIM_DSP_TP_STARTED;
+        break;
+
+    case MIM_DSP_JOB_TP_SUSPEND:
+        expect = MIM_DSP_TP_SUSPENDED;
+        break;
+
+    case MIM_DSP_JOB_TP_COMPLETE:
+        expect = MIM_DSP_TP_COMPLETED;
+        break;
+
+    default: /* MIM_DSP_JOB_TP_TERMINATE */
+        expect = MIM_DSP_TP_TERMINATED;
+        break;
+    }
+
+    if (tp->state == expect) {
+        ngx_http_mim_dsp_job_send(j);
+        return;
+    }
+
+    if (j->job.kind != MIM_DSP_JOB_TP_START
+        || tp->state != MIM_DSP_TP_REQUESTED
+        || !mim_ok(mim_dsp_tp_next(tp->state, MIM_DSP_TP_MSG_START,
+                                   MIM_DSP_BY_PROVIDER, &next))
+        || !mim_ok(mim_dsp_new_urn_uuid(id)))
+    {
+        ngx_log_error(NGX_LOG_INFO, j->log, 0,
+                      "mim dsp: outbox job \"%V\" (%s) is moot: transfer "
+                      "\"%s\" is %s", &j->id,
+                      mim_dsp_job_kind_name(j->job.kind), tp->provider_pid,
+                      mim_dsp_tp_state_name(tp->state));
+        ngx_http_mim_dsp_job_delete(j);
+        return;
+    }
+
+    free(tp->token_id);
+    tp->token_id = strdup(id);
+    if (tp->token_id == NULL) {
+        ngx_http_mim_dsp_job_free(j);
+        return;
+    }
+
+    tp->state = next;
+    tp->updated = ngx_time();
+
+    ngx_memzero(&change, sizeof(ngx_http_mim_dsp_change_t));
+    change.transfer = 1;
+
+    ngx_http_mim_dsp_job_write(j, &change);
+}
+
+
 static void
 ngx_http_mim_dsp_job_write(ngx_http_mim_dsp_job_t *j,
     ngx_http_mim_dsp_change_t *change)
@@ -455,7 +559,13 @@ ngx_http_mim_dsp_job_write(ngx_http_mim_dsp_job_t *j,
     ngx_uint_t     argc;
     mim_result_t   res;
 
-    res = mim_dsp_neg_to_json(&j->neg, &json, &len);
+    if (change->transfer) {
+        res = mim_dsp_tp_to_json(&j->tp, &json, &len);
+
+    } else {
+        res = mim_dsp_neg_to_json(&j->neg, &json, &len);
+    }
+
     if (!mim_ok(res)) {
         ngx_log_error(NGX_LOG_ALERT, j->log, 0, "mim dsp: %s", res.msg);
         ngx_http_mim_dsp_job_free(j);
@@ -465,12 +575,13 @@ ngx_http_mim_dsp_job_write(ngx_http_mim_dsp_job_t *j,
     rc = ngx_http_mim_dsp_pstr(j->pool, &j->record, json, len);
     free(json);
 
-    pid.data = (u_char *) j->neg.provider_pid;
-    pid.len = ngx_strlen(j->neg.provider_pid);
+    pid.data = (u_char *) j->pid;
+    pid.len = ngx_strlen(j->pid);
 
     if (rc != NGX_OK
         || ngx_http_mim_dsp_cas_args(j->pool, &pid, &j->old, &j->record,
-                                     &j->neg, change, argv, &argc)
+                                     change->transfer ? NULL : &j->neg,
+                                     change, argv, &argc)
            != NGX_OK)
     {
         ngx_http_mim_dsp_job_free(j);
@@ -497,7 +608,7 @@ ngx_http_mim_dsp_job_written(void *data, ngx_http_mim_redis_reply_t *reply)
     if (reply->type != NGX_HTTP_MIM_REDIS_INTEGER) {
         ngx_log_error(NGX_LOG_ERR, j->log, 0,
                       "mim dsp: outbox job \"%V\": writing \"%s\": %V",
-                      &j->id, j->neg.provider_pid, &reply->str);
+                      &j->id, j->pid, &reply->str);
         ngx_http_mim_dsp_job_free(j);
         return;
     }
@@ -509,9 +620,11 @@ ngx_http_mim_dsp_job_written(void *data, ngx_http_mim_redis_reply_t *reply)
         return;
     }
 
-    ngx_http_mim_dsp_cache_put(dmcf->dsp->zone,
-                               NGX_HTTP_MIM_SHM_KIND_DSP_NEG,
-                               j->neg.provider_pid, &j->record);
+    if (!mim_dsp_job_is_transfer(j->job.kind)) {
+        ngx_http_mim_dsp_cache_put(dmcf->dsp->zone,
+                                   NGX_HTTP_MIM_SHM_KIND_DSP_NEG,
+                                   j->neg.provider_pid, &j->record);
+    }
 
     if (j->give_up) {
         ngx_http_mim_dsp_job_free(j);      /* the job went with the change */
@@ -547,6 +660,13 @@ ngx_http_mim_dsp_job_send(ngx_http_mim_dsp_job_t *j)
     ngx_http_mim_client_request_t  req;
 
     switch (j->job.kind) {
+
+    case MIM_DSP_JOB_TP_START:
+    case MIM_DSP_JOB_TP_SUSPEND:
+    case MIM_DSP_JOB_TP_COMPLETE:
+    case MIM_DSP_JOB_TP_TERMINATE:
+        res = ngx_http_mim_dsp_tp_job_message(j, &what, &json, &len);
+        break;
 
     case MIM_DSP_JOB_AGREEMENT:
         what = "agreement";
@@ -629,15 +749,26 @@ ngx_http_mim_dsp_job_url(ngx_http_mim_dsp_job_t *j, const char *what)
     ngx_uint_t      v6;
     mim_result_t    res;
     mim_dsp_url_t   url;
+    const char     *callback, *consumer_pid, *collection;
+
+    if (mim_dsp_job_is_transfer(j->job.kind)) {
+        callback = j->tp.callback_address;
+        consumer_pid = j->tp.consumer_pid;
+        collection = "transfers";
+
+    } else {
+        callback = j->neg.callback_address;
+        consumer_pid = j->neg.consumer_pid;
+        collection = "negotiations";
+    }
 
     ngx_memzero(&url, sizeof(mim_dsp_url_t));
     path = NULL;
 
-    res = mim_dsp_url_parse(&url, j->neg.callback_address,
-                            ngx_strlen(j->neg.callback_address));
+    res = mim_dsp_url_parse(&url, callback, ngx_strlen(callback));
     if (mim_ok(res)) {
-        res = mim_dsp_callback_path(&url, "negotiations", j->neg.consumer_pid,
-                                    what, &path);
+        res = mim_dsp_callback_path(&url, collection, consumer_pid, what,
+                                    &path);
     }
 
     if (!mim_ok(res)) {
@@ -685,18 +816,17 @@ ngx_http_mim_dsp_job_sent(void *data, ngx_uint_t status, ngx_str_t *reason)
     if (status >= 200 && status < 300) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, j->log, 0,
                        "mim dsp: %s of \"%s\" delivered: %ui",
-                       mim_dsp_job_kind_name(j->job.kind),
-                       j->neg.provider_pid, status);
+                       mim_dsp_job_kind_name(j->job.kind), j->pid, status);
         ngx_http_mim_dsp_job_delete(j);
         return;
     }
 
     if (j->job.attempt + 1 < dsp->attempts) {
         ngx_log_error(NGX_LOG_WARN, j->log, 0,
-                      "mim dsp: delivering the %s of negotiation \"%s\" to "
+                      "mim dsp: delivering the %s of %s \"%s\" to "
                       "%V failed (attempt %ui of %ui): %V",
-                      mim_dsp_job_kind_name(j->job.kind),
-                      j->neg.provider_pid, &j->url,
+                      mim_dsp_job_kind_name(j->job.kind), j->process,
+                      j->pid, &j->url,
                       (ngx_uint_t) j->job.attempt + 1, dsp->attempts, reason);
 
         delay = dsp->backoff;
@@ -706,6 +836,11 @@ ngx_http_mim_dsp_job_sent(void *data, ngx_uint_t status, ngx_str_t *reason)
 
         ngx_http_mim_dsp_job_retry(j, ngx_min(delay, dsp->max_backoff),
                                    j->job.attempt + 1);
+        return;
+    }
+
+    if (mim_dsp_job_is_transfer(j->job.kind)) {
+        ngx_http_mim_dsp_tp_give_up(j, reason);
         return;
     }
 
@@ -840,6 +975,7 @@ ngx_http_mim_dsp_job_free(ngx_http_mim_dsp_job_t *j)
 
     mim_dsp_job_free(&j->job);
     mim_dsp_neg_free(&j->neg);
+    mim_dsp_tp_free(&j->tp);
 
     ob->inflight--;
     ngx_destroy_pool(j->pool);
@@ -847,4 +983,124 @@ ngx_http_mim_dsp_job_free(ngx_http_mim_dsp_job_t *j)
     if (ob->again) {
         ngx_http_mim_dsp_outbox_kick();
     }
+}
+
+
+/* ---- a transfer's messages ----------------------------------------------- */
+
+/*
+ * The message of a transfer's job.  A start carries a data-access token
+ * signed now for the record's token id: a retry signs again (same id, a
+ * new exp), and a token of an earlier start (another id) stays refused.
+ */
+static mim_result_t
+ngx_http_mim_dsp_tp_job_message(ngx_http_mim_dsp_job_t *j, const char **what,
+    char **json, size_t *len)
+{
+    char                         *token;
+    mim_result_t                  res;
+    mim_dsp_tp_t                 *tp = &j->tp;
+    mim_data_token_t              claims;
+    ngx_http_mim_dsp_loc_conf_t  *dsp = ngx_http_mim_dsp_outbox.dmcf->dsp;
+
+    switch (j->job.kind) {
+
+    case MIM_DSP_JOB_TP_SUSPEND:
+        *what = "suspension";
+        return mim_dsp_transfer_suspension_json(tp, tp->code, tp->reason,
+                                                json, len);
+
+    case MIM_DSP_JOB_TP_COMPLETE:
+        *what = "completion";
+        return mim_dsp_transfer_completion_json(tp, json, len);
+
+    case MIM_DSP_JOB_TP_TERMINATE:
+        *what = "termination";
+        return mim_dsp_transfer_termination_json(tp, tp->code, tp->reason,
+                                                 json, len);
+
+    default: /* MIM_DSP_JOB_TP_START */
+        break;
+    }
+
+    *what = "start";
+
+    if (dsp->signing_key == NULL || tp->token_id == NULL
+        || tp->endpoint == NULL)
+    {
+        return mim_result_err(MIM_ERR_INVALID, "a started transfer needs "
+                              "mim_signing_key, a token id and an "
+                              "endpoint");
+    }
+
+    ngx_memzero(&claims, sizeof(mim_data_token_t));
+    claims.subject = tp->consumer;
+    claims.agreement = tp->agreement_id;
+    claims.transfer = tp->provider_pid;
+    claims.target = tp->dataset;
+    claims.jti = tp->token_id;
+
+    res = mim_data_token_issue(dsp->signing_key,
+                               (char *) dsp->participant_id.data, &claims,
+                               ngx_time(), (int64_t) dsp->token_ttl, &token);
+    if (!mim_ok(res)) {
+        return res;
+    }
+
+    res = mim_dsp_transfer_start_json(tp, tp->endpoint, token, json, len);
+
+    OPENSSL_cleanse(token, ngx_strlen(token));
+    free(token);
+
+    return res;
+}
+
+
+/*
+ * A message of a transfer could not be delivered.  A consumer that never
+ * got its TransferStartMessage has no data address: the transfer is
+ * TERMINATED (and its token id gone).  The other messages only told of a
+ * change already made: it stands.
+ */
+static void
+ngx_http_mim_dsp_tp_give_up(ngx_http_mim_dsp_job_t *j, ngx_str_t *reason)
+{
+    ngx_http_mim_dsp_change_t     change;
+    ngx_http_mim_dsp_loc_conf_t  *dsp = ngx_http_mim_dsp_outbox.dmcf->dsp;
+
+    if (j->job.kind != MIM_DSP_JOB_TP_START
+        || j->tp.state != MIM_DSP_TP_STARTED)
+    {
+        ngx_log_error(NGX_LOG_ERR, j->log, 0,
+                      "mim dsp: giving up delivering the %s of transfer "
+                      "\"%s\" to %V after %ui attempts: %V",
+                      mim_dsp_job_kind_name(j->job.kind), j->pid, &j->url,
+                      dsp->attempts, reason);
+        ngx_http_mim_dsp_job_delete(j);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, j->log, 0,
+                  "mim dsp: giving up delivering the %s of transfer \"%s\" "
+                  "to %V after %ui attempts: %V; the transfer is TERMINATED",
+                  mim_dsp_job_kind_name(j->job.kind), j->pid, &j->url,
+                  dsp->attempts, reason);
+
+    ngx_memzero(&change, sizeof(ngx_http_mim_dsp_change_t));
+    change.del_job = j->id;
+    change.transfer = 1;
+
+    free(j->tp.code);
+    free(j->tp.reason);
+    free(j->tp.token_id);
+    j->tp.token_id = NULL;
+    j->tp.code = strdup("delivery-failed");
+    j->tp.reason = strndup((char *) reason->data, reason->len);
+    j->tp.state = MIM_DSP_TP_TERMINATED;
+    j->tp.updated = ngx_time();
+
+    j->old = j->record.len ? j->record : j->old;
+    j->give_up = 1;
+
+    ngx_http_mim_dsp_job_write(j, &change);
 }

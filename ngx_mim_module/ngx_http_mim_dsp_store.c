@@ -32,7 +32,7 @@ typedef struct {
     u_char                        kind;
     u_char                        pending;  /* records: in mim:neg:pending */
     int64_t                       due;      /* jobs: epoch ms */
-    ngx_str_t                     pid;      /* jobs: their negotiation */
+    ngx_str_t                     pid;      /* jobs: their record's key */
     ngx_str_t                     value;
     u_char                        data[1];
 } ngx_http_mim_dsp_entry_t;
@@ -207,8 +207,10 @@ ngx_http_mim_dsp_local_cas(ngx_http_mim_dsp_zone_t *z, ngx_str_t *argv)
     ngx_str_t                  none = ngx_null_string;
     ngx_http_mim_dsp_entry_t  *rec, *job, *agr, *new_rec, *new_job, *new_agr;
 
+    /* as ngx_http_mim_dsp_cas_args(); mim:tp:gen is not kept here: the
+       data plane reads the transfers of this store at each request */
     enum {
-        K_NEG = 3, K_AGR = 6, A_OLD = 8, A_NEW, A_DEL_JOB, A_ADD_JOB, A_DUE,
+        K_NEG = 3, K_AGR = 6, A_OLD = 9, A_NEW, A_DEL_JOB, A_ADD_JOB, A_DUE,
         A_JOB, A_AGREEMENT, A_PENDING, A_PID
     };
 
@@ -233,8 +235,9 @@ ngx_http_mim_dsp_local_cas(ngx_http_mim_dsp_zone_t *z, ngx_str_t *argv)
     new_agr = NULL;
 
     if (new_rec && argv[A_ADD_JOB].len) {
+        /* a job keeps its record's key, for the claim */
         new_job = ngx_http_mim_dsp_alloc(z, NGX_HTTP_MIM_DSP_JOB,
-                                         &argv[A_ADD_JOB], &argv[A_PID],
+                                         &argv[A_ADD_JOB], &argv[K_NEG],
                                          &argv[A_JOB]);
     }
 
@@ -389,17 +392,7 @@ ngx_http_mim_dsp_local(ngx_http_mim_dsp_zone_t *z, ngx_pool_t *pool,
                 }
 
                 e->due = now + lease;
-
-                key.len = sizeof(NGX_HTTP_MIM_DSP_NEG_PREFIX) - 1
-                          + e->pid.len;
-                key.data = ngx_pnalloc(pool, key.len);
-                if (key.data == NULL) {
-                    rc = NGX_ERROR;
-                    break;
-                }
-                ngx_sprintf(key.data, NGX_HTTP_MIM_DSP_NEG_PREFIX "%V",
-                            &e->pid);
-                rec = ngx_http_mim_dsp_find(z, &key);
+                rec = ngx_http_mim_dsp_find(z, &e->pid);
 
                 rc = ngx_http_mim_dsp_copy(pool, &el[0], &e->sn.str);
                 if (rc == NGX_OK) {

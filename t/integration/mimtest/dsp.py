@@ -342,6 +342,89 @@ class Consumer:
         return body["providerPid"], consumer_pid
 
 
+    def finalize(self, callback, offer_id, path="/callback"):
+        """Negotiate offer_id to FINALIZED through callback (a
+        CallbackServer); returns the agreement's @id."""
+        pid, cpid = self.negotiate(offer_message(offer_id),
+                                   callback.url + path)
+        msg = callback.wait_for("/negotiations/%s/agreement" % cpid)
+        agreement_id = msg.json["agreement"]["@id"]
+        status, body = self.verify(pid, cpid)
+        assert status == 200, (status, body)
+        callback.wait_for("/negotiations/%s/events" % cpid)
+        assert self.wait_state(pid, "FINALIZED") == "FINALIZED"
+        return agreement_id
+
+    # transfers
+    def transfer_request(self, agreement_id, callback, consumer_pid=None,
+                         fmt="HttpData-PULL", **changes):
+        """POST transfers/request: (status, body)."""
+        body = message("TransferRequestMessage",
+                       consumerPid=consumer_pid or new_pid(),
+                       agreementId=agreement_id, format=fmt,
+                       callbackAddress=callback)
+        for name, value in changes.items():
+            if value is None:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        return self.post("/transfers/request", body)
+
+    def transfer(self, agreement_id, callback, consumer_pid=None):
+        """Request a transfer; assert the 201 TransferProcess REQUESTED;
+        returns (providerPid, consumerPid)."""
+        consumer_pid = consumer_pid or new_pid()
+        status, body = self.transfer_request(agreement_id, callback,
+                                             consumer_pid)
+        assert status == 201, ("TransferRequestMessage: expected 201",
+                               status, body)
+        assert body["@type"] == "TransferProcess", body
+        assert body["consumerPid"] == consumer_pid, body
+        assert body["state"] in ("REQUESTED", "STARTED"), body
+        assert URN_UUID.match(body["providerPid"]), body
+        return body["providerPid"], consumer_pid
+
+    def tp_get(self, pid):
+        return self.send("GET", "/transfers/" + pid)
+
+    def tp_state(self, pid):
+        status, body = self.tp_get(pid)
+        assert status == 200, ("GET /dsp/transfers/%s" % pid, status, body)
+        assert body["@type"] == "TransferProcess", body
+        assert body["providerPid"] == pid, body
+        return body["state"]
+
+    def wait_tp_state(self, pid, state, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.tp_state(pid)
+            if seen == state or time.monotonic() > deadline:
+                return seen
+            time.sleep(0.05)
+
+    def tp_message(self, pid, consumer_pid, what, **members):
+        """POST transfers/:pid/<what> (start, completion, suspension,
+        termination) with its message."""
+        type_name = {"start": "TransferStartMessage",
+                     "completion": "TransferCompletionMessage",
+                     "suspension": "TransferSuspensionMessage",
+                     "termination": "TransferTerminationMessage"}[what]
+        return self.post("/transfers/%s/%s" % (pid, what),
+                         message(type_name, providerPid=pid,
+                                 consumerPid=consumer_pid, **members))
+
+
+def data_address(msg):
+    """(endpoint, token) of a TransferStartMessage for an HTTP pull."""
+    address = msg.json["dataAddress"]
+    assert address["@type"] == "DataAddress", address
+    assert address["endpointType"] == "https://w3id.org/idsa/v4.1/HTTP", \
+        address
+    props = {p["name"]: p["value"] for p in address["endpointProperties"]}
+    assert props.get("authType") == "bearer", address
+    return address["endpoint"], props["authorization"]
+
+
 # ---- the admin API (mim_dsp_admin, operator decisions) -------------------------
 
 def admin(srv, method, path, body=None):

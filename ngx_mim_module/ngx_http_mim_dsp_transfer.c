@@ -1,1 +1,0 @@
-/* placeholder: the DSP transfer process (issue 5) */
