@@ -104,13 +104,19 @@ typedef struct {
                                            show; NULL: any */
     ngx_array_t           *deny_attrs;  /* ngx_str_t attributes it must
                                            not show; NULL: none */
+    ngx_array_t           *deny_types;  /* ngx_str_t entity types it must
+                                           not show (a prohibition, or
+                                           "neq"); NULL: none */
 } ngx_http_mim_ngsild_scope_t;
 
 /* r's scope (created as "anything" on first use); NULL: no memory */
 ngx_http_mim_ngsild_scope_t *ngx_http_mim_ngsild_scope(ngx_http_request_t *r);
 
 /* narrow r's scope by what the deciding rule of permit decision d allows
-   (copied into r->pool: the policy may be freed afterwards) */
+   (copied into r->pool: the policy may be freed afterwards); it reads the
+   request last given to ngx_http_mim_ngsild_request() when that was in
+   the same access handler (same r->phase_handler, no redirect since), so
+   that request must still be alive; otherwise the narrower reading */
 ngx_int_t ngx_http_mim_ngsild_scope_policy(ngx_http_request_t *r,
     const mim_policy_t *policy, const mim_policy_decision_t *d);
 
@@ -122,6 +128,35 @@ ngx_int_t ngx_http_mim_ngsild_scope_types(ngx_http_request_t *r,
    from `attrs=` of r's query) in r->pool, before mim_policy_eval() */
 ngx_int_t ngx_http_mim_ngsild_request(ngx_http_request_t *r,
     mim_policy_request_t *req);
+
+
+/*
+ * For mim_agreement, which decides with the same engine as mim_policy
+ * (ngx_http_mim_policy_module.c):
+ *
+ * the ODRL request of r as the location's mim_policy_* directives build
+ * it: the action of the method (mim_policy_action; its name into
+ * *action), dateTime, virtualLocation, spatial (mim_policy_spatial), the
+ * purposes of mim_policy_purpose_header, and the caller mim_auth
+ * identified (assignee and claims); no target.  In r->pool.
+ */
+ngx_int_t ngx_http_mim_policy_request_init(ngx_http_request_t *r,
+    mim_policy_request_t *req, ngx_str_t *action);
+
+/* a decision, as $mim_decision, $mim_policy_rule, $mim_policy_reasons,
+   $mim_action and $mim_target report it */
+typedef struct {
+    ngx_str_t              decision;    /* "permit" / "deny" */
+    ngx_str_t              rule;        /* the deciding rule, or empty */
+    ngx_str_t              reasons;     /* a JSON array */
+    ngx_str_t              action;
+    ngx_str_t              target;
+} ngx_http_mim_decision_t;
+
+/* report another module's decision through those variables (the strings
+   must live as long as r); a later mim_policy decision replaces it */
+ngx_int_t ngx_http_mim_policy_set_decision(ngx_http_request_t *r,
+    ngx_http_mim_decision_t *d);
 
 
 /* add a null-terminated list of variables (preconfiguration) */

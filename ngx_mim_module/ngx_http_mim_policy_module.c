@@ -228,6 +228,11 @@ ngx_http_mim_policy_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the entity types and attributes asked (type=, attrs=, q=) */
+    if (ngx_http_mim_ngsild_request(r, &req) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     buf = ngx_pnalloc(r->pool, NGX_HTTP_MIM_POLICY_REASONS_MAX);
     if (buf == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -268,6 +273,13 @@ ngx_http_mim_policy_handler(ngx_http_request_t *r)
         if (decision.effect != MIM_POLICY_PERMIT) {
             ngx_str_set(&ctx->decision, "deny");
             return ngx_http_mim_policy_deny(r, &policy[i], ctx);
+        }
+
+        /* what the response may show: mim_ngsild_filter removes the rest */
+        if (ngx_http_mim_ngsild_scope_policy(r, policy[i].policy, &decision)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
@@ -506,6 +518,75 @@ ngx_http_mim_policy_purposes(ngx_http_request_t *r,
         req->purpose = purposes->elts;
         req->purpose_n = purposes->nelts;
     }
+
+    return NGX_OK;
+}
+
+
+/* ---- for mim_agreement (ngx_http_mim.h) ------------------------------ */
+
+ngx_int_t
+ngx_http_mim_policy_request_init(ngx_http_request_t *r,
+    mim_policy_request_t *req, ngx_str_t *action)
+{
+    ngx_str_t                       *a;
+    ngx_http_mim_policy_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_mim_policy_module);
+
+    ngx_memzero(req, sizeof(mim_policy_request_t));
+
+    a = ngx_http_mim_policy_action(r, plcf);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    *action = *a;
+    req->action.data = (char *) a->data;
+    req->action.len = a->len;
+
+    req->has_date_time = 1;
+    req->date_time = (int64_t) ngx_time();
+
+    req->virtual_location.data = (char *) r->connection->addr_text.data;
+    req->virtual_location.len = r->connection->addr_text.len;
+
+    if (plcf->spatial) {
+        req->spatial = plcf->spatial->elts;
+        req->spatial_n = plcf->spatial->nelts;
+    }
+
+    if (ngx_http_mim_policy_purposes(r, plcf, req) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mim_policy_caller(r, plcf, req);
+}
+
+
+/* the decision of mim_agreement, kept where the variables look */
+ngx_int_t
+ngx_http_mim_policy_set_decision(ngx_http_request_t *r,
+    ngx_http_mim_decision_t *d)
+{
+    ngx_http_mim_policy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mim_policy_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mim_policy_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_mim_policy_module);
+    }
+
+    ctx->decision = d->decision;
+    ctx->rule = d->rule;
+    ctx->reasons = d->reasons;
+    ctx->action = d->action;
+    ctx->target = d->target;
 
     return NGX_OK;
 }
