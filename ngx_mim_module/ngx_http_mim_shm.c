@@ -247,6 +247,77 @@ ngx_http_mim_shm_add_pinned(ngx_shm_zone_t *zone,
 }
 
 
+ngx_int_t
+ngx_http_mim_shm_incr(ngx_shm_zone_t *zone, ngx_http_mim_shm_key_t *key,
+    time_t now, time_t expires, int64_t delta, int64_t *value)
+{
+    int64_t                   n;
+    uint32_t                  hash;
+    ngx_str_t                 bytes;
+    ngx_http_mim_shm_ctx_t   *ctx = zone->data;
+    ngx_http_mim_shm_node_t  *node;
+
+    if (key->id.len > NGX_HTTP_MIM_SHM_ID_MAX) {
+        return NGX_BUSY;
+    }
+
+    hash = ngx_http_mim_shm_hash(key);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ngx_http_mim_shm_expire(ctx, now, 2);
+
+    node = ngx_http_mim_shm_lookup(ctx, key, hash);
+
+    if (node != NULL
+        && (node->expires <= now || !node->pinned
+            || node->value_len != sizeof(int64_t)))
+    {
+        /* not a live counter: start again */
+        ngx_http_mim_shm_delete(ctx, node);
+        node = NULL;
+    }
+
+    if (node != NULL) {
+        /* the value follows the id: not aligned */
+        ngx_memcpy(&n, node->data + node->id_len, sizeof(int64_t));
+        n += delta;
+        n = (n < 0) ? 0 : n;
+        ngx_memcpy(node->data + node->id_len, &n, sizeof(int64_t));
+
+        if (expires > node->expires) {
+            node->expires = expires;
+        }
+
+    } else {
+        n = (delta < 0) ? 0 : delta;
+        bytes.data = (u_char *) &n;
+        bytes.len = sizeof(int64_t);
+
+        node = ngx_http_mim_shm_insert(ctx, key, hash, now, expires, 1,
+                                       &bytes);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (node == NULL) {
+        return NGX_BUSY;
+    }
+
+    *value = n;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mim_shm_decr(ngx_shm_zone_t *zone, ngx_http_mim_shm_key_t *key,
+    time_t now, time_t expires, int64_t *value)
+{
+    return ngx_http_mim_shm_incr(zone, key, now, expires, -1, value);
+}
+
+
 /* ---- inside the lock ------------------------------------------------- */
 
 static ngx_http_mim_shm_node_t *

@@ -69,4 +69,22 @@ ngx_int_t ngx_http_mim_shm_add_pinned(ngx_shm_zone_t *zone,
     ngx_http_mim_shm_key_t *key, time_t now, time_t expires);
 
 
+/*
+ * Pinned counters (the data plane's use counters without Redis): add
+ * delta to the counter of key, created at 0 when absent or expired and
+ * kept until expires, never below 0; *value is the new value.  The
+ * read-modify-write is done under the zone's mutex, so concurrent workers
+ * each get their own value.  NGX_OK, or NGX_BUSY when the zone has no
+ * room for a new counter even after evicting every cached entry.
+ */
+ngx_int_t ngx_http_mim_shm_incr(ngx_shm_zone_t *zone,
+    ngx_http_mim_shm_key_t *key, time_t now, time_t expires, int64_t delta,
+    int64_t *value);
+
+/* give one back: ngx_http_mim_shm_incr() with delta -1 */
+ngx_int_t ngx_http_mim_shm_decr(ngx_shm_zone_t *zone,
+    ngx_http_mim_shm_key_t *key, time_t now, time_t expires,
+    int64_t *value);
+
+
 #endif /* NGX_HTTP_MIM_SHM_H_INCLUDED_ */
