@@ -1,8 +1,11 @@
 #!/bin/bash
 # demo.sh - run the mim-gateway demo (what `make demo` does after building):
 # one nginx in the foreground, with a stand-in NGSI-LD broker on
-# 127.0.0.1:1026 and the signing gateway on 127.0.0.1:8080 (HTTP) and
-# 127.0.0.1:8443 (HTTPS, HTTP/2).  Ctrl-C stops it.
+# 127.0.0.1:1026 and the gateway on 127.0.0.1:8080 (HTTP) and
+# 127.0.0.1:8443 (HTTPS, HTTP/2): a Dataspace Protocol provider whose
+# /ngsi-ld/ opens to contracts only, signing every response.  The printed
+# walkthrough (tools/demo-walkthrough.sh) runs the contract flow with
+# `mim consumer`.  Ctrl-C stops it.
 #
 # The configuration is rendered from conf/demo.conf.in into build/demo/,
 # which is also nginx's prefix (logs, pid file, temp files): the system
@@ -67,6 +70,7 @@ sed -e '/^[[:space:]]*#/b' \
     -e "s|@REPO@|$(sed_escape "$REPO")|g" \
     -e "s|@CERTS@|$(sed_escape "$CERTS")|g" \
     -e "s|@USER_LINE@|$(sed_escape "$user_line")|g" \
+    -e "s|@BROKER_PORT@|1026|g" -e "s|@PORT@|8080|g" -e "s|@TLS_PORT@|8443|g" \
     "$REPO/conf/demo.conf.in" > "$conf_tmp"
 mv "$conf_tmp" "$PREFIX/nginx.conf"
 
@@ -83,31 +87,36 @@ mim-gateway demo (nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'), config $PREFIX/ngin
   broker   http://127.0.0.1:1026/ngsi-ld/v1/entities   a stand-in serving conf/broker;
            in production the broker is Orion-LD, Scorpio or Stellio
   gateway  http://127.0.0.1:8080/   https://127.0.0.1:8443/ (HTTP/2)
-           proxies to the broker and signs every response it sends
+           a Dataspace Protocol provider (catalog conf/demo/catalog.json):
+           /ngsi-ld/ answers only to a contract's data-access token;
+           /open/ngsi-ld/ is the same data without a contract; every
+           response is signed
 
-Try, from another terminal in $REPO:
+The contract flow, from another terminal in $REPO, with mim consumer as
+participant1 of the dev PKI (catalog, negotiate, transfer, GET, and the
+requests an agreement denies: wrong purpose, over its count, expired, a
+completed transfer):
 
-  # the signature: Content-Digest and X-JWS-Signature header fields
-  curl -i http://127.0.0.1:8080/ngsi-ld/v1/entities
-  curl -i --cacert certs/dev/ca.crt https://127.0.0.1:8443/ngsi-ld/v1/entities/urn:ngsi-ld:ParkingSpot:santander:001
-  curl -i --cacert certs/dev/ca.crt 'https://127.0.0.1:8443/ngsi-ld/v1/entities?type=AirQualityObserved'
+  tools/demo-walkthrough.sh
 
-  # the public keys: the JWS "kid" is the thumbprint of one of them
+or by hand:
+
+  AUTH="--cert certs/dev/participant1-chain.crt --key certs/dev/participant1.key --provider-id EU.EORI.NLSMARTCITY"
+  curl -i 'http://127.0.0.1:8080/ngsi-ld/v1/entities?type=ParkingSpot'      # 401: no contract
+  build/mim consumer catalog http://127.0.0.1:8080 \$AUTH
+  build/mim consumer run http://127.0.0.1:8080 --dataset urn:mim:dataset:parking --purpose 'https://w3id.org/dpv#ServiceProvision' \$AUTH
+  build/mim consumer negotiate http://127.0.0.1:8080 --offer urn:mim:offer:parking-service \$AUTH    # prints the agreement
+  build/mim consumer transfer http://127.0.0.1:8080 --agreement AGREEMENT \$AUTH                     # prints endpoint and token
+  build/mim consumer get ENDPOINT --token TOKEN --purpose 'https://w3id.org/dpv#Marketing'            # 403: not its purpose
+  curl -s http://127.0.0.1:8080/dsp-admin/transfers/TRANSFER                                          # the operator's view
+
+Response signatures (open data, no contract needed):
+
+  curl -i http://127.0.0.1:8080/open/ngsi-ld/v1/entities
+  curl -i --cacert certs/dev/ca.crt 'https://127.0.0.1:8443/open/ngsi-ld/v1/entities?type=AirQualityObserved'
   curl -s --cacert certs/dev/ca.crt https://127.0.0.1:8443/.well-known/jwks.json
-
-  # HEAD: an empty body, signed with htm "HEAD"
-  curl -I --cacert certs/dev/ca.crt https://127.0.0.1:8443/ngsi-ld/v1/entities
-
-  # gzip: the signature covers the compressed bytes actually sent
-  curl -s -D - -o /tmp/entities.json.gz -H 'Accept-Encoding: gzip' --cacert certs/dev/ca.crt https://127.0.0.1:8443/ngsi-ld/v1/entities
-
-  # errors are signed too: the broker's 404, the gateway's 502 when it is down
-  curl -i --cacert certs/dev/ca.crt https://127.0.0.1:8443/ngsi-ld/v1/entities/urn:ngsi-ld:ParkingSpot:santander:999
-
-Verify a response, against the published keys or against the CA (x5c chain):
-
-  build/mim verify-response https://127.0.0.1:8443/ngsi-ld/v1/entities --tls-ca certs/dev/ca.crt --jwks https://127.0.0.1:8443/.well-known/jwks.json
-  build/mim verify-response https://127.0.0.1:8443/ngsi-ld/v1/entities --tls-ca certs/dev/ca.crt --ca certs/dev/ca-bundle.crt
+  build/mim verify-response https://127.0.0.1:8443/open/ngsi-ld/v1/entities --tls-ca certs/dev/ca.crt --jwks https://127.0.0.1:8443/.well-known/jwks.json
+  build/mim verify-response https://127.0.0.1:8443/open/ngsi-ld/v1/entities --tls-ca certs/dev/ca.crt --ca certs/dev/ca-bundle.crt
 
 Logs: $PREFIX/error.log and access.log.  Ctrl-C stops the demo.
 
