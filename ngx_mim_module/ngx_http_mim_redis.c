@@ -208,12 +208,14 @@ ngx_http_mim_redis_submit(ngx_pool_t *pool, ngx_uint_t argc, ngx_str_t *argv,
     }
 
     if (w->ac == NULL || w->state == NGX_HTTP_MIM_REDIS_DOWN) {
-        reason->data = ngx_pnalloc(pool, w->reason_len);
+        /* NUL-terminated: callers put it in JSON bodies as C text */
+        reason->data = ngx_pnalloc(pool, w->reason_len + 1);
         if (reason->data == NULL) {
             return NGX_ERROR;
         }
         reason->len = w->reason_len;
         ngx_memcpy(reason->data, w->reason, w->reason_len);
+        reason->data[reason->len] = '\0';
         return NGX_BUSY;
     }
 
