@@ -70,19 +70,7 @@ launch cold-rs256 COLD_RS_PORT auth.conf.in "$LOAD" \
 launch endpoint ENDPOINT_PORT auth.conf.in "$LOAD" "$ES256 $ZONE"
 
 if [ "${BENCH_REDIS:-1}" != 0 ]; then
-    command -v redis-server >/dev/null \
-        || die "redis-server not found: run tools/install-deps.sh"
-    free_port REDIS_PORT
-    mkdir -p "$PREFIX/redis"
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-        --appendonly no --dir "$PREFIX/redis" \
-        --logfile "$PREFIX/redis/redis.log" &
-    PIDS+=("$!")
-    for _ in $(seq 1 100); do
-        port_in_use "$REDIS_PORT" && break
-        sleep 0.05
-    done
-    port_in_use "$REDIS_PORT" || die "redis-server did not start"
+    start_redis REDIS_PORT
     launch endpoint-redis REDIS_ENDPOINT_PORT auth.conf.in "$LOAD" \
         "$ES256 mim_redis 127.0.0.1:$REDIS_PORT;"
 fi

@@ -114,17 +114,7 @@ EOF
 
 # ------------------------------------------------------------------ redis --
 
-free_port REDIS_PORT
-mkdir -p "$PREFIX/redis"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-    --appendonly no --dir "$PREFIX/redis" \
-    --logfile "$PREFIX/redis/redis.log" &
-PIDS+=("$!")
-for _ in $(seq 1 100); do
-    port_in_use "$REDIS_PORT" && break
-    sleep 0.05
-done
-port_in_use "$REDIS_PORT" || die "redis-server did not start"
+start_redis REDIS_PORT
 
 # --------------------------------------------------------------- gateways --
 

@@ -253,3 +253,22 @@ print(json.loads(resp.body)["access_token"])
 EOF
 }
 
+# start_redis VAR: a redis-server of this bench's own on a free loopback
+# port (saved in VAR), without persistence, its files under
+# $PREFIX/redis; stopped with the rest (stop_all)
+start_redis() {
+    command -v redis-server >/dev/null \
+        || die "redis-server not found: run tools/install-deps.sh"
+    free_port "$1"
+    local port=${!1}
+    mkdir -p "$PREFIX/redis"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$PREFIX/redis" \
+        --logfile "$PREFIX/redis/redis.log" &
+    PIDS+=("$!")
+    for _ in $(seq 1 100); do
+        port_in_use "$port" && return 0
+        sleep 0.05
+    done
+    die "redis-server did not start"
+}
