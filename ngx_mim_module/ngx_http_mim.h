@@ -55,6 +55,14 @@ typedef struct {
 
 
 /*
+ * The token of r's "Authorization: Bearer <token>" (RFC 6750 b64token),
+ * NUL-terminated in r->pool: NGX_OK, NGX_DECLINED when there is no Bearer
+ * credential, NGX_ERROR when it is malformed (ngx_http_mim_auth_module.c).
+ */
+ngx_int_t ngx_http_mim_bearer_token(ngx_http_request_t *r, ngx_str_t *token);
+
+
+/*
  * The caller that mim_auth verified for r: its party id and its claims
  * (ngx_http_mim_auth_claim_t); NGX_DECLINED when nobody was identified.
  */

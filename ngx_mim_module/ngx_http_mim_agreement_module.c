@@ -163,8 +163,6 @@ static void ngx_http_mim_agr_reply(ngx_http_request_t *r, void *data,
     ngx_http_mim_redis_reply_t *reply);
 static ngx_int_t ngx_http_mim_agr_token(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx, ngx_http_mim_agr_loc_conf_t *alcf);
-static ngx_int_t ngx_http_mim_agr_bearer(ngx_http_request_t *r,
-    ngx_str_t *token);
 static ngx_int_t ngx_http_mim_agr_verify(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx, ngx_http_mim_agr_loc_conf_t *alcf,
     ngx_str_t *token);
@@ -467,7 +465,7 @@ ngx_http_mim_agr_token(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx,
     ngx_int_t  rc;
     ngx_str_t  token;
 
-    rc = ngx_http_mim_agr_bearer(r, &token);
+    rc = ngx_http_mim_bearer_token(r, &token);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_mim_agr_deny(r, ctx, NGX_HTTP_UNAUTHORIZED,
@@ -496,66 +494,6 @@ ngx_http_mim_agr_token(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx,
     ctx->step = NGX_HTTP_MIM_AGR_TRANSFER;
 
     return NGX_AGAIN;
-}
-
-
-/*
- * The token of "Authorization: Bearer <token>", NUL-terminated in r->pool:
- * NGX_OK, NGX_DECLINED when there is no Bearer credential, NGX_ERROR when
- * it is malformed (RFC 6750 b64token).  As mim_auth reads it.
- */
-static ngx_int_t
-ngx_http_mim_agr_bearer(ngx_http_request_t *r, ngx_str_t *token)
-{
-    u_char     *p, *last;
-    ngx_str_t  *value;
-
-    if (r->headers_in.authorization == NULL) {
-        return NGX_DECLINED;
-    }
-
-    value = &r->headers_in.authorization->value;
-
-    if (value->len < sizeof("Bearer") - 1
-        || ngx_strncasecmp(value->data, (u_char *) "Bearer",
-                           sizeof("Bearer") - 1) != 0
-        || (value->len > sizeof("Bearer") - 1
-            && value->data[sizeof("Bearer") - 1] != ' '))
-    {
-        return NGX_DECLINED;
-    }
-
-    p = value->data + sizeof("Bearer") - 1;
-    last = value->data + value->len;
-
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    if (p == last) {
-        return NGX_ERROR;
-    }
-
-    token->len = last - p;
-
-    for ( /* void */ ; p < last; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
-              || *p == '_' || *p == '~' || *p == '+' || *p == '/'
-              || *p == '='))
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    token->data = ngx_pnalloc(r->pool, token->len + 1);
-    if (token->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(token->data, last - token->len, token->len) = '\0';
-
-    return NGX_OK;
 }
 
 

@@ -124,8 +124,6 @@ static ngx_int_t ngx_http_mim_auth_identify(ngx_http_request_t *r,
     ngx_str_t *token, ngx_http_mim_auth_ctx_t *ctx);
 static ngx_int_t ngx_http_mim_auth_verify(ngx_http_request_t *r,
     ngx_str_t *token, ngx_str_t *blob, time_t *expires, ngx_str_t *reason);
-static ngx_int_t ngx_http_mim_auth_bearer(ngx_http_request_t *r,
-    ngx_str_t *token);
 static ngx_flag_t ngx_http_mim_auth_allowed(ngx_uint_t mode,
     ngx_http_mim_auth_ctx_t *ctx);
 static ngx_int_t ngx_http_mim_auth_reject(ngx_http_request_t *r,
@@ -424,7 +422,7 @@ ngx_http_mim_auth_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_mim_auth_bearer(r, &token);
+    rc = ngx_http_mim_bearer_token(r, &token);
 
     if (rc == NGX_DECLINED) {
         ngx_str_set(&ctx->error, "no Bearer credential");
@@ -668,14 +666,34 @@ refused:
 
 
 /*
- * The token of "Authorization: Bearer <token>": NGX_OK, NGX_DECLINED when
- * there is no Bearer credential, NGX_ERROR when it is malformed.
+ * The token of "Authorization: Bearer <token>", NUL-terminated in r->pool
+ * (ngx_http_mim.h): NGX_OK, NGX_DECLINED when there is no Bearer
+ * credential, NGX_ERROR when it is malformed.  mim_auth and mim_agreement
+ * read their credentials with it.
  */
-static ngx_int_t
-ngx_http_mim_auth_bearer(ngx_http_request_t *r, ngx_str_t *token)
+ngx_int_t
+ngx_http_mim_bearer_token(ngx_http_request_t *r, ngx_str_t *token)
 {
     u_char     *p, *last;
     ngx_str_t  *value;
+
+    /* RFC 6750 b64token: ALPHA DIGIT "-" "." "_" "~" "+" "/", then "="s */
+    static const u_char  b64token[256] = {
+        ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['+'] = 1, ['/'] = 1,
+        ['='] = 1,
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+        ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+        ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+        ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+        ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+        ['Y'] = 1, ['Z'] = 1,
+        ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+        ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+        ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+        ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+        ['y'] = 1, ['z'] = 1
+    };
 
     if (r->headers_in.authorization == NULL) {
         return NGX_DECLINED;
@@ -711,17 +729,13 @@ ngx_http_mim_auth_bearer(ngx_http_request_t *r, ngx_str_t *token)
     token->data = p;
     token->len = last - p;
 
-    /* RFC 6750 b64token, and room for the NUL the core wants */
     for ( /* void */ ; p < last; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
-              || *p == '_' || *p == '~' || *p == '+' || *p == '/'
-              || *p == '='))
-        {
+        if (!b64token[*p]) {
             return NGX_ERROR;
         }
     }
 
+    /* and room for the NUL the core wants */
     p = ngx_pnalloc(r->pool, token->len + 1);
     if (p == NULL) {
         return NGX_ERROR;
