@@ -174,8 +174,6 @@ static void ngx_http_mim_dsp_tp_loaded(ngx_http_request_t *r, void *data,
     ngx_http_mim_redis_reply_t *reply);
 static ngx_int_t ngx_http_mim_dsp_tp_change(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx);
-static ngx_int_t ngx_http_mim_dsp_tp_write(ngx_http_request_t *r,
-    ngx_http_mim_dsp_ctx_t *ctx);
 static void ngx_http_mim_dsp_tp_written(ngx_http_request_t *r, void *data,
     ngx_http_mim_redis_reply_t *reply);
 static ngx_int_t ngx_http_mim_dsp_tp_answer(ngx_http_request_t *r,
@@ -1597,17 +1595,29 @@ ngx_http_mim_dsp_admin_change(ngx_http_request_t *r,
 
 /* ---- writing: one atomic change ----------------------------------------- */
 
+/* write ctx->neg, or ctx->tp on a transfer's route; the callback goes on */
 static ngx_int_t
 ngx_http_mim_dsp_write(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
 {
-    char          *json;
+    char          *json, *id;
     size_t         len;
     ngx_int_t      rc;
     ngx_str_t      argv[20], why, pid;
     ngx_uint_t     argc;
+    ngx_flag_t     transfer;
     mim_result_t   res;
 
-    res = mim_dsp_neg_to_json(&ctx->neg, &json, &len);
+    transfer = ngx_http_mim_dsp_is_transfer(ctx->route);
+
+    if (transfer) {
+        res = mim_dsp_tp_to_json(&ctx->tp, &json, &len);
+        id = ctx->tp.provider_pid;
+
+    } else {
+        res = mim_dsp_neg_to_json(&ctx->neg, &json, &len);
+        id = ctx->neg.provider_pid;
+    }
+
     if (!mim_ok(res)) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "mim dsp: %s", res.msg);
@@ -1621,18 +1631,22 @@ ngx_http_mim_dsp_write(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pid.data = (u_char *) ctx->neg.provider_pid;
-    pid.len = ngx_strlen(ctx->neg.provider_pid);
+    pid.data = (u_char *) id;
+    pid.len = ngx_strlen(id);
+    ctx->change.transfer = transfer;
 
     if (ngx_http_mim_dsp_cas_args(r->pool, &pid, &ctx->old, &ctx->record,
-                                  &ctx->neg, &ctx->change, argv, &argc)
+                                  transfer ? NULL : &ctx->neg, &ctx->change,
+                                  argv, &argc)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_http_mim_dsp_store(r, NULL, NGX_HTTP_MIM_DSP_OP_CAS, argc, argv,
-                                ngx_http_mim_dsp_written, NULL, ctx, &why);
+                                transfer ? ngx_http_mim_dsp_tp_written
+                                         : ngx_http_mim_dsp_written,
+                                NULL, ctx, &why);
 
     switch (rc) {
 
@@ -2273,7 +2287,7 @@ ngx_http_mim_dsp_tp_begin(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
     ngx_str_set(&ctx->change.add_kind, NGX_HTTP_MIM_DSP_JOB_TP_START);
     ctx->status = NGX_HTTP_CREATED;
 
-    return ngx_http_mim_dsp_tp_write(r, ctx);
+    return ngx_http_mim_dsp_write(r, ctx);
 }
 
 
@@ -2491,49 +2505,7 @@ ngx_http_mim_dsp_tp_change(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
     tp->updated = ngx_time();
     ctx->status = NGX_HTTP_OK;
 
-    return ngx_http_mim_dsp_tp_write(r, ctx);
-}
-
-
-static ngx_int_t
-ngx_http_mim_dsp_tp_write(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx)
-{
-    char          *json;
-    size_t         len;
-    ngx_int_t      rc;
-    ngx_str_t      argv[20], why, pid;
-    ngx_uint_t     argc;
-    mim_result_t   res;
-
-    res = mim_dsp_tp_to_json(&ctx->tp, &json, &len);
-    if (!mim_ok(res)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "mim dsp: %s", res.msg);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_mim_dsp_pstr(r->pool, &ctx->record, json, len);
-    free(json);
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    pid.data = (u_char *) ctx->tp.provider_pid;
-    pid.len = ngx_strlen(ctx->tp.provider_pid);
-    ctx->change.transfer = 1;
-
-    if (ngx_http_mim_dsp_cas_args(r->pool, &pid, &ctx->old, &ctx->record,
-                                  NULL, &ctx->change, argv, &argc)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_mim_dsp_store(r, NULL, NGX_HTTP_MIM_DSP_OP_CAS, argc, argv,
-                                ngx_http_mim_dsp_tp_written, NULL, ctx, &why);
-
-    return ngx_http_mim_dsp_store_failed(r, ctx, rc, &why);
+    return ngx_http_mim_dsp_write(r, ctx);
 }
 
 
