@@ -29,7 +29,7 @@
 #define MIM_DSP_MAX_DATASETS  4096
 #define MIM_DSP_MAX_OFFERS    64                 /* per dataset */
 #define MIM_DSP_MAX_FORMATS   16                 /* per dataset */
-#define MIM_DSP_MAX_RECORD    (2 * 1024 * 1024)  /* a negotiation record */
+#define MIM_DSP_MAX_RECORD    (2 * 1024 * 1024)  /* a stored record */
 
 /* the full IRI of a compact 2025-1 term is this prefix + the term */
 #define MIM_DSP_NS            "https://w3id.org/dspace/2025/1/"
@@ -131,6 +131,62 @@ mim_result_t mim_dsp_put_pids(json_t *o, const char *provider_pid,
 
 /* "reason": [reason] when reason is not NULL */
 mim_result_t mim_dsp_put_reason(json_t *o, const char *reason);
+
+/* ---- stored records (mim_dsp_util.c): negotiations, transfers ---- */
+
+/*
+ * What a member of a record holds.  The table reads, writes and checks
+ * strings and times itself; TEXT and OTHER are left to the record's
+ * callbacks, TEXT being malloc()ed text that free and copy handle too.
+ */
+enum {
+    MIM_DSP_M_STR,      /* char *: a string of at most max bytes */
+    MIM_DSP_M_TIME,     /* int64_t: an integer */
+    MIM_DSP_M_TEXT,     /* char *: the callbacks' */
+    MIM_DSP_M_OTHER     /* anything else: the callbacks' */
+};
+
+typedef struct {
+    const char  *name;
+    int          kind;      /* MIM_DSP_M_* */
+    size_t       offset;    /* in the record's struct */
+    size_t       max;       /* strings: bytes */
+    int          required;  /* strings: also non-empty */
+} mim_dsp_member_t;
+
+/*
+ * A kind of record: its members, in the order they are written, and
+ * what the table cannot say.  read and write get the members of kind
+ * TEXT and OTHER; check gets the rules across members (the strings'
+ * were checked before it), with the object the record was read from, or
+ * NULL when the record is about to be written.
+ */
+typedef struct {
+    const mim_dsp_member_t  *members;
+    size_t                   count;
+    size_t                   size;      /* of the struct */
+    mim_result_t           (*read)(void *rec, const mim_dsp_member_t *m,
+                                   const json_t *v);
+    mim_result_t           (*write)(const void *rec,
+                                    const mim_dsp_member_t *m, json_t *o);
+    mim_result_t           (*check)(const void *rec, const json_t *read);
+} mim_dsp_record_t;
+
+/*
+ * The record's compact JSON, every non-NULL member, once it passes the
+ * checks; and back, from text at most MIM_DSP_MAX_RECORD bytes holding
+ * only known members of the right types (on failure *rec is freed and
+ * zeroed).  The messages name the member ("record: state: missing").
+ */
+mim_result_t mim_dsp_record_to_json(const mim_dsp_record_t *t,
+    const void *rec, char **out, size_t *len);
+mim_result_t mim_dsp_record_from_json(const mim_dsp_record_t *t, void *rec,
+    const char *json, size_t len);
+
+/* free the text of rec and zero it (rec may be NULL); a deep copy */
+void mim_dsp_record_free(const mim_dsp_record_t *t, void *rec);
+mim_result_t mim_dsp_record_copy(const mim_dsp_record_t *t, void *to,
+    const void *from);
 
 /* ---- the DSP schema rules of an ODRL offer (mim_dsp_msg.c) ---- */
 

@@ -210,16 +210,16 @@ mim_dsp_neg_next(mim_dsp_neg_state_t from, mim_dsp_neg_msg_t msg,
 
 /* ---- the record ---- */
 
-enum { M_STR, M_AGREEMENT, M_STATE, M_TIME };
+/* the table reads strings and times; read_own and write_own the rest */
+enum {
+    M_STR = MIM_DSP_M_STR,
+    M_TIME = MIM_DSP_M_TIME,
+    M_AGREEMENT = MIM_DSP_M_TEXT,   /* compact text, an object stored */
+    M_STATE = MIM_DSP_M_OTHER
+};
 
 /* the members of a record, in the order they are written */
-static const struct {
-    const char  *name;
-    int          kind;
-    size_t       offset;
-    size_t       max;       /* strings: bytes */
-    int          required;
-} members[] = {
+static const mim_dsp_member_t  members[] = {
     { "providerPid", M_STR, offsetof(mim_dsp_neg_t, provider_pid),
       MIM_DSP_MAX_STR, 1 },
     { "consumerPid", M_STR, offsetof(mim_dsp_neg_t, consumer_pid),
@@ -245,14 +245,6 @@ static const struct {
     { "updated", M_TIME, offsetof(mim_dsp_neg_t, updated), 0, 1 },
 };
 
-#define MEMBER_COUNT  (sizeof(members) / sizeof(members[0]))
-
-static char **
-str_at(const mim_dsp_neg_t *neg, size_t i)
-{
-    return (char **) ((char *) neg + members[i].offset);
-}
-
 /* what the agreement's @id says, compared with agreementId */
 static mim_result_t
 check_agreement(const mim_dsp_neg_t *neg, const json_t *agreement)
@@ -273,38 +265,16 @@ check_agreement(const mim_dsp_neg_t *neg, const json_t *agreement)
 }
 
 /*
- * The rules of a record, but the agreement's text (checked where it is
- * read): pids present, strings bounded, a state a negotiation is in,
- * times in order, an agreement once agreed.
+ * The rules of a record but the strings' (the table's) and the
+ * agreement's text (checked where it is written): a state a negotiation
+ * is in, times in order, an agreement once agreed; and, read back, the
+ * agreement read.
  */
 static mim_result_t
-check_record(const mim_dsp_neg_t *neg)
+check_record(const void *rec, const json_t *read)
 {
-    const char  *s;
-    size_t       i;
+    const mim_dsp_neg_t  *neg = rec;
 
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind != M_STR) {
-            continue;
-        }
-        s = *str_at(neg, i);
-        if (s == NULL) {
-            if (members[i].required) {
-                return mim_result_err(MIM_ERR_INVALID, "record: %s: missing",
-                                      members[i].name);
-            }
-            continue;
-        }
-        if (members[i].required && *s == '\0') {
-            return mim_result_err(MIM_ERR_INVALID, "record: %s: empty",
-                                  members[i].name);
-        }
-        if (strlen(s) > members[i].max) {
-            return mim_result_err(MIM_ERR_LIMIT, "record: %s: longer than "
-                                  "%zu bytes", members[i].name,
-                                  members[i].max);
-        }
-    }
     if (neg->state <= MIM_DSP_NEG_INITIAL
         || neg->state > MIM_DSP_NEG_TERMINATED)
     {
@@ -323,219 +293,98 @@ check_record(const mim_dsp_neg_t *neg)
                               "agreementId and agreement",
                               state_names[neg->state]);
     }
+    if (read != NULL && neg->agreement_json != NULL) {
+        return check_agreement(neg, json_object_get(read, "agreement"));
+    }
     return mim_result_ok();
 }
 
-mim_result_t
-mim_dsp_neg_to_json(const mim_dsp_neg_t *neg, char **out, size_t *len)
+/* stored as an object: the record stays one JSON document */
+static mim_result_t
+write_agreement(const mim_dsp_neg_t *neg, json_t *o)
 {
-    json_t        *o, *agreement;
+    json_t        *agreement;
     mim_result_t   r;
-    size_t         i;
 
-    if (out == NULL || neg == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "no record or output");
+    if (neg->agreement_json == NULL) {
+        return mim_result_ok();
     }
-    *out = NULL;
-    if (len != NULL) {
-        *len = 0;
-    }
-    r = check_record(neg);
+    r = mim_dsp_json_load(neg->agreement_json, strlen(neg->agreement_json),
+                          MIM_DSP_MAX_RECORD, "record: agreement",
+                          &agreement);
     if (!mim_ok(r)) {
         return r;
     }
-    o = json_object();
-    if (o == NULL) {
-        return mim_dsp_nomem();
+    r = check_agreement(neg, agreement);
+    if (!mim_ok(r)) {
+        json_decref(agreement);
+        return r;
     }
-    for (i = 0; i < MEMBER_COUNT && mim_ok(r); i++) {
-        switch (members[i].kind) {
-        case M_STR:
-            r = mim_dsp_put_str(o, members[i].name, *str_at(neg, i));
-            break;
-        case M_AGREEMENT:
-            if (neg->agreement_json == NULL) {
-                break;
-            }
-            /* stored as an object: the record stays one JSON document */
-            r = mim_dsp_json_load(neg->agreement_json,
-                                  strlen(neg->agreement_json),
-                                  MIM_DSP_MAX_RECORD, "record: agreement",
-                                  &agreement);
-            if (mim_ok(r)) {
-                r = check_agreement(neg, agreement);
-                if (mim_ok(r)) {
-                    r = mim_dsp_put_new(o, "agreement", agreement);
-                } else {
-                    json_decref(agreement);
-                }
-            }
-            break;
-        case M_STATE:
-            r = mim_dsp_put_str(o, "state", state_names[neg->state]);
-            break;
-        default: /* M_TIME */
-            r = mim_dsp_put_new(o, members[i].name, json_integer(
-                *(const int64_t *) ((const char *) neg + members[i].offset)));
-            break;
-        }
-    }
-    if (mim_ok(r)) {
-        r = mim_dsp_json_dump(o, out, len);
-    }
-    json_decref(o);
-    return r;
+    return mim_dsp_put_new(o, "agreement", agreement);
 }
 
-/* one member of a record read into neg */
 static mim_result_t
-read_member(mim_dsp_neg_t *neg, size_t i, const json_t *v)
+write_own(const void *rec, const mim_dsp_member_t *m, json_t *o)
 {
-    const char  *name = members[i].name;
-    char       **s;
-    json_int_t   t;
-    mim_result_t r;
+    const mim_dsp_neg_t  *neg = rec;
 
-    switch (members[i].kind) {
-    case M_STR:
-        if (!json_is_string(v)) {
-            return mim_result_err(MIM_ERR_INVALID, "record: %s: expected a "
-                                  "string", name);
-        }
-        if (json_string_length(v) > members[i].max) {
-            return mim_result_err(MIM_ERR_LIMIT, "record: %s: longer than "
-                                  "%zu bytes", name, members[i].max);
-        }
-        s = str_at(neg, i);
-        *s = mim_dsp_strndup(json_string_value(v), json_string_length(v));
-        return *s != NULL ? mim_result_ok() : mim_dsp_nomem();
-    case M_AGREEMENT:
+    if (m->kind == M_AGREEMENT) {
+        return write_agreement(neg, o);
+    }
+    return mim_dsp_put_str(o, "state", state_names[neg->state]);
+}
+
+static mim_result_t
+read_own(void *rec, const mim_dsp_member_t *m, const json_t *v)
+{
+    mim_dsp_neg_t  *neg = rec;
+
+    if (m->kind == M_AGREEMENT) {
         if (!json_is_object(v)) {
             return mim_result_err(MIM_ERR_INVALID, "record: agreement: "
                                   "expected an object");
         }
-        r = mim_dsp_json_dump(v, &neg->agreement_json, NULL);
-        return r;
-    case M_STATE:
-        if (!json_is_string(v)
-            || state_lookup(json_string_value(v), json_string_length(v),
-                            &neg->state) != 0)
-        {
-            return mim_result_err(MIM_ERR_INVALID, "record: state: not a "
-                                  "state of a negotiation");
-        }
-        return mim_result_ok();
-    default: /* M_TIME */
-        if (!json_is_integer(v)) {
-            return mim_result_err(MIM_ERR_INVALID, "record: %s: expected an "
-                                  "integer", name);
-        }
-        t = json_integer_value(v);
-        *(int64_t *) ((char *) neg + members[i].offset) = (int64_t) t;
-        return mim_result_ok();
+        return mim_dsp_json_dump(v, &neg->agreement_json, NULL);
     }
+    if (!json_is_string(v)
+        || state_lookup(json_string_value(v), json_string_length(v),
+                        &neg->state) != 0)
+    {
+        return mim_result_err(MIM_ERR_INVALID, "record: state: not a state "
+                              "of a negotiation");
+    }
+    return mim_result_ok();
+}
+
+static const mim_dsp_record_t  neg_record = {
+    .members = members,
+    .count = sizeof(members) / sizeof(members[0]),
+    .size = sizeof(mim_dsp_neg_t),
+    .read = read_own,
+    .write = write_own,
+    .check = check_record,
+};
+
+mim_result_t
+mim_dsp_neg_to_json(const mim_dsp_neg_t *neg, char **out, size_t *len)
+{
+    return mim_dsp_record_to_json(&neg_record, neg, out, len);
 }
 
 mim_result_t
 mim_dsp_neg_from_json(mim_dsp_neg_t *neg, const char *json, size_t len)
 {
-    json_t        *root, *v;
-    const char    *key;
-    char           text[48];
-    mim_result_t   r;
-    size_t         i;
-
-    if (neg == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "no record");
-    }
-    memset(neg, 0, sizeof(*neg));
-    r = mim_dsp_json_load(json, len, MIM_DSP_MAX_RECORD, "record", &root);
-    if (!mim_ok(r)) {
-        return r;
-    }
-    json_object_foreach(root, key, v) {
-        for (i = 0; i < MEMBER_COUNT; i++) {
-            if (strcmp(key, members[i].name) == 0) {
-                break;
-            }
-        }
-        if (i == MEMBER_COUNT) {
-            mim_dsp_safe_text(text, sizeof(text), key, strlen(key));
-            r = mim_result_err(MIM_ERR_INVALID, "record: unknown member "
-                               "\"%s\"", text);
-            break;
-        }
-        r = read_member(neg, i, v);
-        if (!mim_ok(r)) {
-            break;
-        }
-    }
-    for (i = 0; mim_ok(r) && i < MEMBER_COUNT; i++) {
-        if (members[i].required && members[i].kind != M_STR
-            && json_object_get(root, members[i].name) == NULL)
-        {
-            r = mim_result_err(MIM_ERR_INVALID, "record: %s: missing",
-                               members[i].name);
-        }
-    }
-    if (mim_ok(r)) {
-        r = check_record(neg);
-    }
-    if (mim_ok(r) && neg->agreement_json != NULL) {
-        r = check_agreement(neg, json_object_get(root, "agreement"));
-    }
-    json_decref(root);
-    if (!mim_ok(r)) {
-        mim_dsp_neg_free(neg);
-    }
-    return r;
+    return mim_dsp_record_from_json(&neg_record, neg, json, len);
 }
 
 void
 mim_dsp_neg_free(mim_dsp_neg_t *neg)
 {
-    size_t  i;
-
-    if (neg == NULL) {
-        return;
-    }
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind == M_STR || members[i].kind == M_AGREEMENT) {
-            free(*str_at(neg, i));
-        }
-    }
-    memset(neg, 0, sizeof(*neg));
+    mim_dsp_record_free(&neg_record, neg);
 }
 
 mim_result_t
 mim_dsp_neg_copy(mim_dsp_neg_t *to, const mim_dsp_neg_t *from)
 {
-    char  **dst;
-    size_t  i;
-
-    if (to == NULL || from == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "no record");
-    }
-    /* the numbers, then a fresh copy of every string over the pointers */
-    memcpy(to, from, sizeof(*to));
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind == M_STR || members[i].kind == M_AGREEMENT) {
-            *str_at(to, i) = NULL;
-        }
-    }
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind != M_STR && members[i].kind != M_AGREEMENT) {
-            continue;
-        }
-        if (*str_at(from, i) == NULL) {
-            continue;
-        }
-        dst = str_at(to, i);
-        *dst = strdup(*str_at(from, i));
-        if (*dst == NULL) {
-            mim_dsp_neg_free(to);
-            return mim_dsp_nomem();
-        }
-    }
-    return mim_result_ok();
+    return mim_dsp_record_copy(&neg_record, to, from);
 }

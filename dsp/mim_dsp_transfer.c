@@ -454,16 +454,15 @@ mim_dsp_tp_next(mim_dsp_tp_state_t from, mim_dsp_tp_msg_t msg,
 
 /* ---- the record ---- */
 
-enum { M_STR, M_STATE, M_TIME };
+/* the table reads strings and times; read_own and write_own the state */
+enum {
+    M_STR = MIM_DSP_M_STR,
+    M_TIME = MIM_DSP_M_TIME,
+    M_STATE = MIM_DSP_M_OTHER
+};
 
 /* the members of a record, in the order they are written */
-static const struct {
-    const char  *name;
-    int          kind;
-    size_t       offset;
-    size_t       max;       /* strings: bytes */
-    int          required;  /* strings: also non-empty */
-} members[] = {
+static const mim_dsp_member_t  members[] = {
     { "providerPid", M_STR, offsetof(mim_dsp_tp_t, provider_pid),
       MIM_DSP_MAX_STR, 1 },
     { "consumerPid", M_STR, offsetof(mim_dsp_tp_t, consumer_pid),
@@ -492,49 +491,13 @@ static const struct {
     { "updated", M_TIME, offsetof(mim_dsp_tp_t, updated), 0, 1 },
 };
 
-#define MEMBER_COUNT  (sizeof(members) / sizeof(members[0]))
-
-static char **
-str_at(const mim_dsp_tp_t *tp, size_t i)
-{
-    return (char **) ((char *) tp + members[i].offset);
-}
-
-static int64_t *
-time_at(const mim_dsp_tp_t *tp, size_t i)
-{
-    return (int64_t *) ((char *) tp + members[i].offset);
-}
-
-/* the rules of a record: what must be there, bounded, in order */
+/* the rules of a record but the strings' (the table's): a state a
+   transfer is in, times in order */
 static mim_result_t
-check_record(const mim_dsp_tp_t *tp)
+check_record(const void *rec, const json_t *read)
 {
-    const char  *s;
-    size_t       i;
+    const mim_dsp_tp_t  *tp = rec;
 
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind != M_STR) {
-            continue;
-        }
-        s = *str_at(tp, i);
-        if (s == NULL) {
-            if (members[i].required) {
-                return mim_result_err(MIM_ERR_INVALID, "record: %s: missing",
-                                      members[i].name);
-            }
-            continue;
-        }
-        if (members[i].required && *s == '\0') {
-            return mim_result_err(MIM_ERR_INVALID, "record: %s: empty",
-                                  members[i].name);
-        }
-        if (strlen(s) > members[i].max) {
-            return mim_result_err(MIM_ERR_LIMIT, "record: %s: longer than "
-                                  "%zu bytes", members[i].name,
-                                  members[i].max);
-        }
-    }
     if (tp->state <= MIM_DSP_TP_INITIAL || tp->state > MIM_DSP_TP_TERMINATED)
     {
         return mim_result_err(MIM_ERR_INVALID, "record: state: not a state "
@@ -547,182 +510,61 @@ check_record(const mim_dsp_tp_t *tp)
     return mim_result_ok();
 }
 
+static mim_result_t
+write_own(const void *rec, const mim_dsp_member_t *m, json_t *o)
+{
+    const mim_dsp_tp_t  *tp = rec;
+
+    return mim_dsp_put_str(o, "state", state_names[tp->state]);
+}
+
+static mim_result_t
+read_own(void *rec, const mim_dsp_member_t *m, const json_t *v)
+{
+    mim_dsp_tp_t  *tp = rec;
+
+    /* the name only, never the IRI: we wrote it */
+    if (!json_is_string(v)
+        || state_lookup(json_string_value(v), json_string_length(v),
+                        &tp->state) != 0)
+    {
+        return mim_result_err(MIM_ERR_INVALID, "record: state: not a state "
+                              "of a transfer");
+    }
+    return mim_result_ok();
+}
+
+static const mim_dsp_record_t  tp_record = {
+    .members = members,
+    .count = sizeof(members) / sizeof(members[0]),
+    .size = sizeof(mim_dsp_tp_t),
+    .read = read_own,
+    .write = write_own,
+    .check = check_record,
+};
+
 mim_result_t
 mim_dsp_tp_to_json(const mim_dsp_tp_t *tp, char **out, size_t *len)
 {
-    json_t        *o;
-    mim_result_t   r;
-    size_t         i;
-
-    if (out == NULL || tp == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "no record or output");
-    }
-    *out = NULL;
-    if (len != NULL) {
-        *len = 0;
-    }
-    r = check_record(tp);
-    if (!mim_ok(r)) {
-        return r;
-    }
-    o = json_object();
-    if (o == NULL) {
-        return mim_dsp_nomem();
-    }
-    for (i = 0; i < MEMBER_COUNT && mim_ok(r); i++) {
-        switch (members[i].kind) {
-        case M_STR:
-            r = mim_dsp_put_str(o, members[i].name, *str_at(tp, i));
-            break;
-        case M_STATE:
-            r = mim_dsp_put_str(o, "state", state_names[tp->state]);
-            break;
-        default: /* M_TIME */
-            r = mim_dsp_put_new(o, members[i].name,
-                                json_integer(*time_at(tp, i)));
-            break;
-        }
-    }
-    return mim_dsp_message_finish(o, r, out, len);
-}
-
-/* one member of a record read into tp */
-static mim_result_t
-read_member(mim_dsp_tp_t *tp, size_t i, const json_t *v)
-{
-    const char  *name = members[i].name;
-    char       **s;
-
-    switch (members[i].kind) {
-    case M_STR:
-        if (!json_is_string(v)) {
-            return mim_result_err(MIM_ERR_INVALID, "record: %s: expected a "
-                                  "string", name);
-        }
-        if (json_string_length(v) > members[i].max) {
-            return mim_result_err(MIM_ERR_LIMIT, "record: %s: longer than "
-                                  "%zu bytes", name, members[i].max);
-        }
-        s = str_at(tp, i);
-        *s = mim_dsp_strndup(json_string_value(v), json_string_length(v));
-        return *s != NULL ? mim_result_ok() : mim_dsp_nomem();
-    case M_STATE:
-        /* the name only, never the IRI: we wrote it */
-        if (!json_is_string(v)
-            || state_lookup(json_string_value(v), json_string_length(v),
-                            &tp->state) != 0)
-        {
-            return mim_result_err(MIM_ERR_INVALID, "record: state: not a "
-                                  "state of a transfer");
-        }
-        return mim_result_ok();
-    default: /* M_TIME */
-        if (!json_is_integer(v)) {
-            return mim_result_err(MIM_ERR_INVALID, "record: %s: expected an "
-                                  "integer", name);
-        }
-        *time_at(tp, i) = (int64_t) json_integer_value(v);
-        return mim_result_ok();
-    }
+    return mim_dsp_record_to_json(&tp_record, tp, out, len);
 }
 
 mim_result_t
 mim_dsp_tp_from_json(mim_dsp_tp_t *tp, const char *json, size_t len)
 {
-    json_t        *root, *v;
-    const char    *key;
-    char           text[48];
-    mim_result_t   r;
-    size_t         i;
-
-    if (tp == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "no record");
-    }
-    memset(tp, 0, sizeof(*tp));
-    r = mim_dsp_json_load(json, len, MIM_DSP_MAX_RECORD, "record", &root);
-    if (!mim_ok(r)) {
-        return r;
-    }
-    json_object_foreach(root, key, v) {
-        for (i = 0; i < MEMBER_COUNT; i++) {
-            if (strcmp(key, members[i].name) == 0) {
-                break;
-            }
-        }
-        if (i == MEMBER_COUNT) {
-            mim_dsp_safe_text(text, sizeof(text), key, strlen(key));
-            r = mim_result_err(MIM_ERR_INVALID, "record: unknown member "
-                               "\"%s\"", text);
-            break;
-        }
-        r = read_member(tp, i, v);
-        if (!mim_ok(r)) {
-            break;
-        }
-    }
-    /* strings are checked by check_record, the others here */
-    for (i = 0; mim_ok(r) && i < MEMBER_COUNT; i++) {
-        if (members[i].required && members[i].kind != M_STR
-            && json_object_get(root, members[i].name) == NULL)
-        {
-            r = mim_result_err(MIM_ERR_INVALID, "record: %s: missing",
-                               members[i].name);
-        }
-    }
-    if (mim_ok(r)) {
-        r = check_record(tp);
-    }
-    json_decref(root);
-    if (!mim_ok(r)) {
-        mim_dsp_tp_free(tp);
-    }
-    return r;
+    return mim_dsp_record_from_json(&tp_record, tp, json, len);
 }
 
 void
 mim_dsp_tp_free(mim_dsp_tp_t *tp)
 {
-    size_t  i;
-
-    if (tp == NULL) {
-        return;
-    }
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind == M_STR) {
-            free(*str_at(tp, i));
-        }
-    }
-    memset(tp, 0, sizeof(*tp));
+    mim_dsp_record_free(&tp_record, tp);
 }
 
 mim_result_t
 mim_dsp_tp_copy(mim_dsp_tp_t *to, const mim_dsp_tp_t *from)
 {
-    char  **dst;
-    size_t  i;
-
-    if (to == NULL || from == NULL) {
-        return mim_result_err(MIM_ERR_INVALID, "no record");
-    }
-    /* the numbers, then a fresh copy of every string over the pointers */
-    memcpy(to, from, sizeof(*to));
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind == M_STR) {
-            *str_at(to, i) = NULL;
-        }
-    }
-    for (i = 0; i < MEMBER_COUNT; i++) {
-        if (members[i].kind != M_STR || *str_at(from, i) == NULL) {
-            continue;
-        }
-        dst = str_at(to, i);
-        *dst = strdup(*str_at(from, i));
-        if (*dst == NULL) {
-            mim_dsp_tp_free(to);
-            return mim_dsp_nomem();
-        }
-    }
-    return mim_result_ok();
+    return mim_dsp_record_copy(&tp_record, to, from);
 }
 
 /* ---- what we send ---- */

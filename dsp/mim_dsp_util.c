@@ -1,7 +1,7 @@
 /*
  * mim_dsp_util.c - small pieces of the DSP core: bounded JSON reading and
- * writing, identifiers (urn:uuid), callback addresses and the paths of
- * callbacks, times.
+ * writing, the codec of stored records, identifiers (urn:uuid), callback
+ * addresses and the paths of callbacks, times.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -426,6 +426,257 @@ mim_dsp_put_reason(json_t *o, const char *reason)
     }
     r = mim_dsp_string_new("reason", reason, &s);
     return mim_ok(r) ? mim_dsp_put_new(o, "reason", json_pack("[o]", s)) : r;
+}
+
+/* ---- stored records: what mim_dsp_neg.c and mim_dsp_transfer.c share ---- */
+
+static char **
+str_at(const void *rec, const mim_dsp_member_t *m)
+{
+    return (char **) ((char *) rec + m->offset);
+}
+
+static int64_t *
+time_at(const void *rec, const mim_dsp_member_t *m)
+{
+    return (int64_t *) ((char *) rec + m->offset);
+}
+
+/* what free and copy handle: the malloc()ed text */
+static int
+owns_text(const mim_dsp_member_t *m)
+{
+    return m->kind == MIM_DSP_M_STR || m->kind == MIM_DSP_M_TEXT;
+}
+
+/* a string member: there and not empty when required, bounded */
+static mim_result_t
+check_string(const mim_dsp_member_t *m, const char *s)
+{
+    if (s == NULL) {
+        return m->required ? mim_result_err(MIM_ERR_INVALID, "record: %s: "
+                                            "missing", m->name)
+                           : mim_result_ok();
+    }
+    if (m->required && *s == '\0') {
+        return mim_result_err(MIM_ERR_INVALID, "record: %s: empty", m->name);
+    }
+    if (strlen(s) > m->max) {
+        return mim_result_err(MIM_ERR_LIMIT, "record: %s: longer than %zu "
+                              "bytes", m->name, m->max);
+    }
+    return mim_result_ok();
+}
+
+/* the strings' rules, then the record's own; read as t->check says */
+static mim_result_t
+record_check(const mim_dsp_record_t *t, const void *rec, const json_t *read)
+{
+    const mim_dsp_member_t  *m;
+    mim_result_t             r = mim_result_ok();
+
+    for (m = t->members; m < t->members + t->count && mim_ok(r); m++) {
+        if (m->kind == MIM_DSP_M_STR) {
+            r = check_string(m, *str_at(rec, m));
+        }
+    }
+    return mim_ok(r) ? t->check(rec, read) : r;
+}
+
+static mim_result_t
+write_member(const mim_dsp_record_t *t, const void *rec,
+    const mim_dsp_member_t *m, json_t *o)
+{
+    switch (m->kind) {
+    case MIM_DSP_M_STR:
+        return mim_dsp_put_str(o, m->name, *str_at(rec, m));
+    case MIM_DSP_M_TIME:
+        return mim_dsp_put_new(o, m->name, json_integer(*time_at(rec, m)));
+    default:
+        return t->write(rec, m, o);
+    }
+}
+
+mim_result_t
+mim_dsp_record_to_json(const mim_dsp_record_t *t, const void *rec,
+    char **out, size_t *len)
+{
+    json_t        *o;
+    mim_result_t   r;
+    size_t         i;
+
+    if (out == NULL || rec == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "no record or output");
+    }
+    *out = NULL;
+    if (len != NULL) {
+        *len = 0;
+    }
+    /* the rules from_json applies: a record the glue could not read back
+       is refused now, not when it is read */
+    r = record_check(t, rec, NULL);
+    if (!mim_ok(r)) {
+        return r;
+    }
+    o = json_object();
+    if (o == NULL) {
+        return mim_dsp_nomem();
+    }
+    for (i = 0; i < t->count && mim_ok(r); i++) {
+        r = write_member(t, rec, &t->members[i], o);
+    }
+    return mim_dsp_message_finish(o, r, out, len);
+}
+
+static mim_result_t
+read_member(const mim_dsp_record_t *t, void *rec, const mim_dsp_member_t *m,
+    const json_t *v)
+{
+    char  **s;
+
+    switch (m->kind) {
+    case MIM_DSP_M_STR:
+        if (!json_is_string(v)) {
+            return mim_result_err(MIM_ERR_INVALID, "record: %s: expected a "
+                                  "string", m->name);
+        }
+        if (json_string_length(v) > m->max) {
+            return mim_result_err(MIM_ERR_LIMIT, "record: %s: longer than "
+                                  "%zu bytes", m->name, m->max);
+        }
+        s = str_at(rec, m);
+        *s = mim_dsp_strndup(json_string_value(v), json_string_length(v));
+        return *s != NULL ? mim_result_ok() : mim_dsp_nomem();
+    case MIM_DSP_M_TIME:
+        if (!json_is_integer(v)) {
+            return mim_result_err(MIM_ERR_INVALID, "record: %s: expected an "
+                                  "integer", m->name);
+        }
+        *time_at(rec, m) = (int64_t) json_integer_value(v);
+        return mim_result_ok();
+    default:
+        return t->read(rec, m, v);
+    }
+}
+
+static const mim_dsp_member_t *
+member_named(const mim_dsp_record_t *t, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < t->count; i++) {
+        if (strcmp(name, t->members[i].name) == 0) {
+            return &t->members[i];
+        }
+    }
+    return NULL;
+}
+
+/* every member of root into rec: one we do not write is refused, and
+   the required ones but the strings (record_check's) are there */
+static mim_result_t
+read_members(const mim_dsp_record_t *t, void *rec, json_t *root)
+{
+    const mim_dsp_member_t  *m;
+    const char              *key;
+    json_t                  *v;
+    char                     text[48];
+    mim_result_t             r;
+
+    json_object_foreach(root, key, v) {
+        m = member_named(t, key);
+        if (m == NULL) {
+            mim_dsp_safe_text(text, sizeof(text), key, strlen(key));
+            return mim_result_err(MIM_ERR_INVALID, "record: unknown member "
+                                  "\"%s\"", text);
+        }
+        r = read_member(t, rec, m, v);
+        if (!mim_ok(r)) {
+            return r;
+        }
+    }
+    for (m = t->members; m < t->members + t->count; m++) {
+        if (m->required && m->kind != MIM_DSP_M_STR
+            && json_object_get(root, m->name) == NULL)
+        {
+            return mim_result_err(MIM_ERR_INVALID, "record: %s: missing",
+                                  m->name);
+        }
+    }
+    return mim_result_ok();
+}
+
+mim_result_t
+mim_dsp_record_from_json(const mim_dsp_record_t *t, void *rec,
+    const char *json, size_t len)
+{
+    json_t        *root;
+    mim_result_t   r;
+
+    if (rec == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "no record");
+    }
+    memset(rec, 0, t->size);
+    r = mim_dsp_json_load(json, len, MIM_DSP_MAX_RECORD, "record", &root);
+    if (!mim_ok(r)) {
+        return r;
+    }
+    r = read_members(t, rec, root);
+    if (mim_ok(r)) {
+        r = record_check(t, rec, root);
+    }
+    json_decref(root);
+    if (!mim_ok(r)) {
+        mim_dsp_record_free(t, rec);
+    }
+    return r;
+}
+
+void
+mim_dsp_record_free(const mim_dsp_record_t *t, void *rec)
+{
+    const mim_dsp_member_t  *m;
+
+    if (rec == NULL) {
+        return;
+    }
+    for (m = t->members; m < t->members + t->count; m++) {
+        if (owns_text(m)) {
+            free(*str_at(rec, m));
+        }
+    }
+    memset(rec, 0, t->size);
+}
+
+mim_result_t
+mim_dsp_record_copy(const mim_dsp_record_t *t, void *to, const void *from)
+{
+    const mim_dsp_member_t  *m;
+    char                   **dst;
+
+    if (to == NULL || from == NULL) {
+        return mim_result_err(MIM_ERR_INVALID, "no record");
+    }
+    /* the numbers, then a fresh copy of every text over the pointers:
+       all NULL first, so that a failure frees only the copies */
+    memcpy(to, from, t->size);
+    for (m = t->members; m < t->members + t->count; m++) {
+        if (owns_text(m)) {
+            *str_at(to, m) = NULL;
+        }
+    }
+    for (m = t->members; m < t->members + t->count; m++) {
+        if (!owns_text(m) || *str_at(from, m) == NULL) {
+            continue;
+        }
+        dst = str_at(to, m);
+        *dst = strdup(*str_at(from, m));
+        if (*dst == NULL) {
+            mim_dsp_record_free(t, to);
+            return mim_dsp_nomem();
+        }
+    }
+    return mim_result_ok();
 }
 
 /* ---- identifiers ---- */
