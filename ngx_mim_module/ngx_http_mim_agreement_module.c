@@ -73,6 +73,7 @@ typedef enum {
     NGX_HTTP_MIM_AGR_COUNT,
     NGX_HTTP_MIM_AGR_COUNT_READ,
     NGX_HTTP_MIM_AGR_DECIDE,
+    NGX_HTTP_MIM_AGR_GIVEN_BACK,    /* a denial waits for its DECR */
     NGX_HTTP_MIM_AGR_DECIDED
 } ngx_http_mim_agr_step_e;
 
@@ -186,6 +187,8 @@ static ngx_int_t ngx_http_mim_agr_decide(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx);
 static ngx_int_t ngx_http_mim_agr_permitted(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx, mim_policy_decision_t *d);
+static ngx_int_t ngx_http_mim_agr_given_back(ngx_http_request_t *r,
+    ngx_http_mim_agr_ctx_t *ctx);
 static void ngx_http_mim_agr_give_back(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx);
 static ngx_int_t ngx_http_mim_agr_again(ngx_http_request_t *r,
@@ -415,6 +418,10 @@ ngx_http_mim_agr_step(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx,
 
         case NGX_HTTP_MIM_AGR_DECIDE:
             rc = ngx_http_mim_agr_decide(r, ctx);
+            break;
+
+        case NGX_HTTP_MIM_AGR_GIVEN_BACK:
+            rc = ngx_http_mim_agr_given_back(r, ctx);
             break;
 
         default: /* NGX_HTTP_MIM_AGR_DECIDED */
@@ -1248,6 +1255,26 @@ ngx_http_mim_agr_count_read(ngx_http_request_t *r,
 }
 
 
+/* the DECR of a denial is done: now the 403 */
+static ngx_int_t
+ngx_http_mim_agr_given_back(ngx_http_request_t *r,
+    ngx_http_mim_agr_ctx_t *ctx)
+{
+    ngx_http_mim_redis_reply_t  *reply;
+
+    reply = ctx->reply;
+    ctx->reply = NULL;
+
+    if (reply->type != NGX_HTTP_MIM_REDIS_INTEGER) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mim_agreement: a use of %V could not be given back: "
+                      "%V", &ctx->agreement, &reply->str);
+    }
+
+    return ngx_http_mim_agr_policy_denied(r, ctx);
+}
+
+
 /* a reserved use that was not consumed goes back */
 static void
 ngx_http_mim_agr_give_back(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx)
@@ -1598,7 +1625,37 @@ ngx_http_mim_agr_policy_denied(ngx_http_request_t *r,
 {
     u_char     *p;
     size_t      len;
-    ngx_str_t   body, *rule, *reasons;
+    ngx_str_t   body, *rule, *reasons, argv[2], why;
+
+    if (ctx->reserved && ngx_http_mim_redis_enabled(r)) {
+        /*
+         * The use goes back before the answer: a client that reads its
+         * 403 and asks again finds the counter as the denial left it.
+         */
+        ngx_str_set(&argv[0], "DECR");
+
+        argv[1].len = sizeof(NGX_HTTP_MIM_AGR_CNT_PREFIX) - 1
+                      + ctx->agreement.len;
+        argv[1].data = ngx_pnalloc(r->pool, argv[1].len);
+        if (argv[1].data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(argv[1].data, NGX_HTTP_MIM_AGR_CNT_PREFIX "%V",
+                    &ctx->agreement);
+
+        if (ngx_http_mim_redis_send(r, 2, argv, ngx_http_mim_agr_reply, ctx,
+                                    &why)
+            == NGX_OK)
+        {
+            ctx->reserved = 0;
+            ctx->waiting = 1;
+            ctx->step = NGX_HTTP_MIM_AGR_GIVEN_BACK;
+            return NGX_DONE;
+        }
+
+        /* Redis is down right now: it goes back when it can */
+    }
 
     if (ctx->reserved) {
         ngx_http_mim_agr_give_back(r, ctx);
