@@ -187,6 +187,9 @@ static ngx_int_t ngx_http_mim_agr_decide(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx);
 static ngx_int_t ngx_http_mim_agr_permitted(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx, mim_policy_decision_t *d);
+static void ngx_http_mim_agr_decr_task(ngx_http_mim_agr_ctx_t *ctx);
+static ngx_int_t ngx_http_mim_agr_cnt_key(ngx_pool_t *pool,
+    ngx_http_mim_agr_ctx_t *ctx, ngx_str_t *key);
 static ngx_int_t ngx_http_mim_agr_given_back(ngx_http_request_t *r,
     ngx_http_mim_agr_ctx_t *ctx);
 static void ngx_http_mim_agr_give_back(ngx_http_request_t *r,
@@ -1197,14 +1200,9 @@ ngx_http_mim_agr_count(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx)
 
     ngx_str_set(&argv[0], "INCR");
 
-    argv[1].len = sizeof(NGX_HTTP_MIM_AGR_CNT_PREFIX) - 1 + ctx->agreement.len;
-    argv[1].data = ngx_pnalloc(r->pool, argv[1].len);
-    if (argv[1].data == NULL) {
+    if (ngx_http_mim_agr_cnt_key(r->pool, ctx, &argv[1]) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_sprintf(argv[1].data, NGX_HTTP_MIM_AGR_CNT_PREFIX "%V",
-                &ctx->agreement);
 
     rc = ngx_http_mim_redis_send(r, 2, argv, ngx_http_mim_agr_reply, ctx,
                                  &why);
@@ -1255,6 +1253,23 @@ ngx_http_mim_agr_count_read(ngx_http_request_t *r,
 }
 
 
+/* mim:cnt:<agreementId>, the use counter's key, in pool */
+static ngx_int_t
+ngx_http_mim_agr_cnt_key(ngx_pool_t *pool, ngx_http_mim_agr_ctx_t *ctx,
+    ngx_str_t *key)
+{
+    key->len = sizeof(NGX_HTTP_MIM_AGR_CNT_PREFIX) - 1 + ctx->agreement.len;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(key->data, NGX_HTTP_MIM_AGR_CNT_PREFIX "%V", &ctx->agreement);
+
+    return NGX_OK;
+}
+
+
 /* the DECR of a denial is done: now the 403 */
 static ngx_int_t
 ngx_http_mim_agr_given_back(ngx_http_request_t *r,
@@ -1281,8 +1296,6 @@ ngx_http_mim_agr_give_back(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx)
 {
     int64_t                        n;
     time_t                         now;
-    ngx_str_t                      argv[2], why;
-    ngx_pool_t                    *pool;
     ngx_http_mim_shm_key_t         key;
     ngx_http_mim_agr_main_conf_t  *amcf;
 
@@ -1301,7 +1314,17 @@ ngx_http_mim_agr_give_back(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx)
         return;
     }
 
-    /* not awaited: the answer does not depend on it; its own pool */
+    ngx_http_mim_agr_decr_task(ctx);
+}
+
+
+/* DECR the counter without a request (its own pool): not awaited */
+static void
+ngx_http_mim_agr_decr_task(ngx_http_mim_agr_ctx_t *ctx)
+{
+    ngx_str_t    argv[2], why;
+    ngx_pool_t  *pool;
+
     pool = ngx_create_pool(512, ngx_cycle->log);
     if (pool == NULL) {
         return;
@@ -1309,16 +1332,10 @@ ngx_http_mim_agr_give_back(ngx_http_request_t *r, ngx_http_mim_agr_ctx_t *ctx)
 
     ngx_str_set(&argv[0], "DECR");
 
-    argv[1].len = sizeof(NGX_HTTP_MIM_AGR_CNT_PREFIX) - 1 + ctx->agreement.len;
-    argv[1].data = ngx_pnalloc(pool, argv[1].len);
-
-    if (argv[1].data == NULL) {
+    if (ngx_http_mim_agr_cnt_key(pool, ctx, &argv[1]) != NGX_OK) {
         ngx_destroy_pool(pool);
         return;
     }
-
-    ngx_sprintf(argv[1].data, NGX_HTTP_MIM_AGR_CNT_PREFIX "%V",
-                &ctx->agreement);
 
     if (ngx_http_mim_redis_send_task(pool, 2, argv,
                                      ngx_http_mim_agr_task_done, pool, &why)
@@ -1634,15 +1651,9 @@ ngx_http_mim_agr_policy_denied(ngx_http_request_t *r,
          */
         ngx_str_set(&argv[0], "DECR");
 
-        argv[1].len = sizeof(NGX_HTTP_MIM_AGR_CNT_PREFIX) - 1
-                      + ctx->agreement.len;
-        argv[1].data = ngx_pnalloc(r->pool, argv[1].len);
-        if (argv[1].data == NULL) {
+        if (ngx_http_mim_agr_cnt_key(r->pool, ctx, &argv[1]) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ngx_sprintf(argv[1].data, NGX_HTTP_MIM_AGR_CNT_PREFIX "%V",
-                    &ctx->agreement);
 
         if (ngx_http_mim_redis_send(r, 2, argv, ngx_http_mim_agr_reply, ctx,
                                     &why)
@@ -2098,9 +2109,6 @@ ngx_http_mim_agr_ctx_cleanup(void *data)
 {
     ngx_http_mim_agr_ctx_t *ctx = data;
 
-    ngx_str_t   argv[2], why;
-    ngx_pool_t  *pool;
-
     if (ctx->policy) {
         ngx_http_mim_agr_policy_release(ctx->policy);
         ctx->policy = NULL;
@@ -2112,30 +2120,7 @@ ngx_http_mim_agr_ctx_cleanup(void *data)
 
     /* the client left while its use was being counted: the INCR will be
        done, so a DECR after it on the same connection undoes it */
-    pool = ngx_create_pool(512, ngx_cycle->log);
-    if (pool == NULL) {
-        return;
-    }
-
-    ngx_str_set(&argv[0], "DECR");
-
-    argv[1].len = sizeof(NGX_HTTP_MIM_AGR_CNT_PREFIX) - 1 + ctx->agreement.len;
-    argv[1].data = ngx_pnalloc(pool, argv[1].len);
-
-    if (argv[1].data == NULL) {
-        ngx_destroy_pool(pool);
-        return;
-    }
-
-    ngx_sprintf(argv[1].data, NGX_HTTP_MIM_AGR_CNT_PREFIX "%V",
-                &ctx->agreement);
-
-    if (ngx_http_mim_redis_send_task(pool, 2, argv,
-                                     ngx_http_mim_agr_task_done, pool, &why)
-        != NGX_OK)
-    {
-        ngx_destroy_pool(pool);
-    }
+    ngx_http_mim_agr_decr_task(ctx);
 }
 
 

@@ -128,6 +128,11 @@ static ngx_int_t ngx_http_mim_dsp_dataset(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
 static ngx_int_t ngx_http_mim_dsp_create(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
+static ngx_int_t ngx_http_mim_dsp_judge_callback(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp,
+    const char *address);
+static ngx_int_t ngx_http_mim_dsp_callback_allowed(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp);
 static ngx_int_t ngx_http_mim_dsp_resolve_callback(ngx_http_request_t *r,
     ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp,
     const char *address);
@@ -962,9 +967,6 @@ static ngx_int_t
 ngx_http_mim_dsp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
     ngx_http_mim_dsp_loc_conf_t *dsp)
 {
-    ngx_int_t  rc;
-    ngx_str_t  why;
-
     if (ngx_http_mim_dsp_parse(r, ctx, MIM_DSP_MSG_CONTRACT_REQUEST)
         != NGX_OK)
     {
@@ -978,17 +980,29 @@ ngx_http_mim_dsp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
                                      "callbackAddress and no providerPid");
     }
 
-    rc = ngx_http_mim_dsp_check_callback(r, dsp, ctx->msg.callback_address,
-                                         &why);
+    return ngx_http_mim_dsp_judge_callback(r, ctx, dsp,
+                                           ctx->msg.callback_address);
+}
 
-    switch (rc) {
+
+/*
+ * The callback address of a first message: judged at once (an IP literal)
+ * or once resolved (a name); the request goes on when it is allowed.
+ */
+static ngx_int_t
+ngx_http_mim_dsp_judge_callback(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp,
+    const char *address)
+{
+    ngx_str_t  why;
+
+    switch (ngx_http_mim_dsp_check_callback(r, dsp, address, &why)) {
 
     case NGX_OK:
-        return ngx_http_mim_dsp_negotiate(r, ctx, dsp);
+        return ngx_http_mim_dsp_callback_allowed(r, ctx, dsp);
 
     case NGX_AGAIN:
-        return ngx_http_mim_dsp_resolve_callback(r, ctx, dsp,
-                                                 ctx->msg.callback_address);
+        return ngx_http_mim_dsp_resolve_callback(r, ctx, dsp, address);
 
     case NGX_DECLINED:
         return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
@@ -997,6 +1011,19 @@ ngx_http_mim_dsp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+/* what a first message does once its callback address is allowed */
+static ngx_int_t
+ngx_http_mim_dsp_callback_allowed(ngx_http_request_t *r,
+    ngx_http_mim_dsp_ctx_t *ctx, ngx_http_mim_dsp_loc_conf_t *dsp)
+{
+    if (ctx->route == NGX_HTTP_MIM_DSP_TP_CREATE) {
+        return ngx_http_mim_dsp_tp_agreement_load(r, ctx);
+    }
+
+    return ngx_http_mim_dsp_negotiate(r, ctx, dsp);
 }
 
 
@@ -1058,9 +1085,7 @@ ngx_http_mim_dsp_callback_checked(void *data, ngx_uint_t status,
     ctx->checking = NULL;
 
     if (status == NGX_HTTP_OK) {
-        rc = (ctx->route == NGX_HTTP_MIM_DSP_TP_CREATE)
-             ? ngx_http_mim_dsp_tp_agreement_load(r, ctx)
-             : ngx_http_mim_dsp_negotiate(r, ctx, dmcf->dsp);
+        rc = ngx_http_mim_dsp_callback_allowed(r, ctx, dmcf->dsp);
 
     } else {
         p = ngx_pnalloc(r->pool, sizeof("callbackAddress: ") + reason->len);
@@ -1977,7 +2002,6 @@ static ngx_int_t
 ngx_http_mim_dsp_tp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
     ngx_http_mim_dsp_loc_conf_t *dsp)
 {
-    ngx_str_t     why;
     mim_result_t  res;
 
     res = mim_dsp_tmsg_parse(&ctx->tmsg, MIM_DSP_TMSG_REQUEST,
@@ -1994,24 +2018,8 @@ ngx_http_mim_dsp_tp_create(ngx_http_request_t *r, ngx_http_mim_dsp_ctx_t *ctx,
                                      " transfers only");
     }
 
-    switch (ngx_http_mim_dsp_check_callback(r, dsp,
-                                            ctx->tmsg.callback_address,
-                                            &why))
-    {
-    case NGX_OK:
-        return ngx_http_mim_dsp_tp_agreement_load(r, ctx);
-
-    case NGX_AGAIN:
-        return ngx_http_mim_dsp_resolve_callback(r, ctx, dsp,
-                                                 ctx->tmsg.callback_address);
-
-    case NGX_DECLINED:
-        return ngx_http_mim_dsp_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid-callback", (char *) why.data);
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return ngx_http_mim_dsp_judge_callback(r, ctx, dsp,
+                                           ctx->tmsg.callback_address);
 }
 
 
